@@ -1,0 +1,58 @@
+"""The ``python`` backend: an importable async callable, imported once at load."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.config import ConfigError, PythonBackendSpec, ToolSpec
+from gateway.errors import BackendBadResponse, BackendTimeout
+from gateway.pipeline import ToolResult
+
+log = logging.getLogger("callgate.backends")
+
+
+class ToolFailure(Exception):
+    """Raised by an in-process tool for a business error the model should see and correct."""
+
+
+class PythonBackend:
+    def __init__(self, spec: ToolSpec, backend: PythonBackendSpec) -> None:
+        self._name = spec.name
+        self._timeout = spec.timeout_s
+        self._function = _import(spec, backend.callable)
+
+    async def invoke(self, arguments: dict[str, Any], notes: dict[str, Any]) -> ToolResult:
+        try:
+            async with asyncio.timeout(self._timeout):
+                value = await self._function(**arguments)
+        except TimeoutError:
+            raise BackendTimeout() from None
+        except ToolFailure as failure:
+            return ToolResult.from_value({"error": str(failure)}, is_error=True)
+        except Exception:
+            log.exception("in-process tool %s failed", self._name)
+            raise BackendBadResponse() from None
+        try:
+            return ToolResult.from_value(value if value is not None else {})
+        except (TypeError, ValueError):
+            log.error("in-process tool %s returned a value that is not JSON", self._name)
+            raise BackendBadResponse() from None
+
+
+def _import(spec: ToolSpec, target: str) -> Callable[..., Awaitable[Any]]:
+    module_name, _, attribute = target.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(spec.source, f"cannot import {target}: {exc}", json_path="$.backend.callable") from None
+    if not inspect.iscoroutinefunction(function):
+        raise ConfigError(spec.source, f"{target} is not an async function", json_path="$.backend.callable")
+    return function  # type: ignore[no-any-return]
+
+
+__all__ = ["PythonBackend", "ToolFailure"]

@@ -1,0 +1,22 @@
+"""The ``callgate`` command line: one module per verb group."""
+
+from __future__ import annotations
+
+import click
+
+from gateway import __version__
+from gateway.cli.demo import demo, demo_backends
+from gateway.cli.keys import keys
+from gateway.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="callgate")
+def main() -> None:
+    """callgate: a secure tool gateway for AI agents."""
+
+
+main.add_command(serve)
+main.add_command(demo)
+main.add_command(demo_backends)
+main.add_command(keys)

@@ -1,0 +1,29 @@
+"""Configuration: the files a security team owns, loaded and checked all-or-nothing."""
+
+from gateway.config.loader import ConfigError, default_config_dir, load_config
+from gateway.config.model import (
+    ApiKeyEntry,
+    AuditSettings,
+    BackendSpec,
+    Config,
+    GatewaySettings,
+    HttpBackendSpec,
+    PythonBackendSpec,
+    ServerSettings,
+    ToolSpec,
+)
+
+__all__ = [
+    "ApiKeyEntry",
+    "AuditSettings",
+    "BackendSpec",
+    "Config",
+    "ConfigError",
+    "GatewaySettings",
+    "HttpBackendSpec",
+    "PythonBackendSpec",
+    "ServerSettings",
+    "ToolSpec",
+    "default_config_dir",
+    "load_config",
+]

@@ -1,0 +1,245 @@
+"""Read a config directory: YAML files checked against the shipped JSON Schemas.
+
+Loading is all-or-nothing: any problem raises :class:`ConfigError` naming the
+file, the line and the JSON path, and nothing half-loaded escapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from gateway.config.interpolate import MissingVariable, interpolate
+from gateway.config.model import (
+    ApiKeyEntry,
+    AuditSettings,
+    Config,
+    GatewaySettings,
+    HttpBackendSpec,
+    PythonBackendSpec,
+    ServerSettings,
+    ToolSpec,
+)
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ConfigError(Exception):
+    """A configuration file is missing, malformed or invalid."""
+
+    def __init__(self, file: Path, message: str, *, line: int | None = None, json_path: str | None = None):
+        self.file = file
+        self.line = line
+        self.json_path = json_path
+        self.detail = message
+        where = f"{file}:{line}" if line is not None else str(file)
+        at = f" at {json_path}" if json_path and json_path != "$" else ""
+        super().__init__(f"{where}{at}: {message}")
+
+
+def default_config_dir() -> Path:
+    """``$CALLGATE_CONFIG_DIR``, else the working directory when it holds ``policies/``."""
+    configured = os.environ.get("CALLGATE_CONFIG_DIR")
+    return Path(configured) if configured else Path.cwd()
+
+
+def load_config(config_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load and check every file under ``config_dir``; raise :class:`ConfigError` on the first problem."""
+    env = os.environ if env is None else env
+    config_dir = config_dir.resolve()
+    policies = config_dir / "policies"
+    model_path = policies / "model.conf"
+    policy_path = policies / "policy.csv"
+    gateway_path = policies / "gateway.yaml"
+    for required in (model_path, policy_path, gateway_path):
+        if not required.is_file():
+            raise ConfigError(required, "file not found")
+    spec_dir = config_dir / "tool_specs"
+    spec_paths = sorted(spec_dir.glob("*.yaml")) + sorted(spec_dir.glob("*.yml"))
+
+    gateway = _gateway_settings(gateway_path, config_dir, env)
+    tools: dict[str, ToolSpec] = {}
+    for path in spec_paths:
+        spec = _tool_spec(path, env)
+        if spec.name in tools:
+            raise ConfigError(path, f"tool {spec.name!r} is already defined in {tools[spec.name].source.name}")
+        tools[spec.name] = spec
+    version = config_version([model_path, policy_path, gateway_path, *spec_paths], config_dir)
+    return Config(
+        config_dir=config_dir,
+        version=version,
+        gateway=gateway,
+        tools=tools,
+        model_path=model_path,
+        policy_path=policy_path,
+    )
+
+
+def config_version(paths: list[Path], root: Path) -> str:
+    """A short hash of the files' names and bytes: the version every audit record carries."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> GatewaySettings:
+    data = _read_checked(path, _schema("gateway.schema.json"), env)
+    server = data.get("server", {})
+    audit = data.get("audit", {})
+    audit_dir = Path(audit.get("dir", "var/audit"))
+    return GatewaySettings(
+        server=ServerSettings(
+            max_body_bytes=server.get("max_body_bytes", 1_048_576),
+            max_json_depth=server.get("max_json_depth", 64),
+            max_batch_length=server.get("max_batch_length", 100),
+            allowed_origins=tuple(server.get("allowed_origins", ())),
+            session_idle_s=float(server.get("session_idle_s", 3600)),
+            max_sessions=server.get("max_sessions", 10_000),
+        ),
+        api_keys=tuple(
+            ApiKeyEntry(sha256=key["sha256"], subject=key["subject"], tenant=key["tenant"], roles=tuple(key["roles"]))
+            for key in data.get("principals", {}).get("api_keys", [])
+        ),
+        audit=AuditSettings(
+            dir=audit_dir if audit_dir.is_absolute() else config_dir / audit_dir,
+            fsync=audit.get("fsync", True),
+        ),
+    )
+
+
+def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
+    data = _read_checked(path, _schema("tool_spec.schema.json"), env)
+    for key in ("input_schema", "output_schema"):
+        if key in data:
+            try:
+                Draft202012Validator.check_schema(data[key])
+            except SchemaError as exc:
+                json_path = "$." + key + "".join(_path_part(p) for p in exc.absolute_path)
+                raise ConfigError(
+                    path,
+                    f"not a valid Draft 2020-12 schema: {exc.message}",
+                    json_path=json_path,
+                    line=_line_of(path, [key, *exc.absolute_path]),
+                ) from None
+    return ToolSpec(
+        name=data["name"],
+        title=data.get("title"),
+        description=data["description"],
+        input_schema=data["input_schema"],
+        output_schema=data.get("output_schema"),
+        backend=_backend(path, data["backend"], env),
+        source=path,
+        timeout_s=float(data.get("timeout_s", 10)),
+        idempotent=data.get("idempotent", False),
+        risk=data.get("risk", "low"),
+    )
+
+
+def _backend(path: Path, data: dict[str, Any], env: Mapping[str, str]) -> HttpBackendSpec | PythonBackendSpec:
+    if data["type"] == "python":
+        return PythonBackendSpec(callable=data["callable"])
+    method = data.get("method", "POST")
+    headers: list[tuple[str, str]] = []
+    for name, value in data.get("headers", {}).items():
+        if isinstance(value, dict):
+            secret = env.get(value["env"])
+            if not secret:
+                raise ConfigError(
+                    path,
+                    f"header {name} needs environment variable {value['env']}, which is not set",
+                    json_path=f"$.backend.headers.{name}",
+                    line=_line_of(path, ["backend", "headers", name]),
+                )
+            value = secret
+        headers.append((name, value))
+    return HttpBackendSpec(
+        method=method,
+        url=data["url"],
+        args=data.get("args", "query" if method in ("GET", "DELETE") else "json"),
+        headers=tuple(headers),
+        max_response_bytes=data.get("max_response_bytes", 1_048_576),
+    )
+
+
+def _read_checked(path: Path, validator: Draft202012Validator, env: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot read: {exc}") from None
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 (a safe loader, the C one when present)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(path, problem, line=mark.line + 1 if mark else None) from None
+    if raw is None:
+        raw = {}
+    try:
+        data = interpolate(raw, env)
+    except MissingVariable as exc:
+        raise ConfigError(path, str(exc), json_path=exc.path) from None
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))), None)
+    if error is not None:
+        parts = list(error.absolute_path)
+        json_path = "$" + "".join(_path_part(p) for p in parts)
+        raise ConfigError(path, _describe(error), json_path=json_path, line=_line_of(path, parts))
+    if not isinstance(data, dict):  # the schemas require an object; this narrows the type
+        raise ConfigError(path, "expected a mapping at the top level")
+    return data
+
+
+def _describe(error: Any) -> str:
+    if error.validator == "oneOf" and error.context:
+        best = min(error.context, key=lambda e: len(list(e.absolute_path)) * -1)
+        return str(best.message)
+    return str(error.message)
+
+
+def _path_part(part: Any) -> str:
+    return f"[{part}]" if isinstance(part, int) else f".{part}"
+
+
+def _line_of(path: Path, parts: list[Any]) -> int | None:
+    """The 1-based line of the YAML node at ``parts``, or of its nearest existing parent."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, yaml.YAMLError):
+        return None
+    if node is None:
+        return None
+    line: int = node.start_mark.line + 1
+    for part in parts:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    line = key.start_mark.line + 1
+                    child = value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+@cache
+def _schema(name: str) -> Draft202012Validator:
+    text = resources.files("gateway.config").joinpath("schemas", name).read_text(encoding="utf-8")
+    return Draft202012Validator(json.loads(text))

@@ -1,0 +1,1 @@
+"""The demo: a small company's backends and the scripted end-to-end story."""

@@ -1,0 +1,168 @@
+"""The demo story: several agents act through the gateway, and every kind of decision shows.
+
+Starts the demo backends and the gateway on free loopback ports in this
+process, runs a fixed sequence of calls, prints a trace, checks that each
+outcome was the expected one and that each call left one audit record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent_runtime import CallOutcome, GatewayClient
+from gateway.app import create_app
+from gateway.config import load_config
+from gateway.demo.backends import create_backend_app
+from gateway.demo.keys import read_demo_keys
+from gateway.serving import serve_in_task
+
+
+@dataclass(frozen=True)
+class Step:
+    role: str
+    tool: str
+    arguments: dict[str, Any]
+    expect: str  # "allowed", "tool_error" or a refusal reason
+    story: str
+    key_override: str | None = field(default=None)
+
+
+STEPS = [
+    Step("support-agent", "crm.get_customer", {"customer_id": "C1001"}, "allowed", "support looks a customer up"),
+    Step(
+        "support-agent",
+        "billing.issue_refund",
+        {"customer_id": "C1001", "amount": 50, "currency": "EUR"},
+        "policy.denied",
+        "support may never move money",
+    ),
+    Step(
+        "finance-agent",
+        "billing.issue_refund",
+        {"customer_id": "C1001", "amount": 120, "currency": "EUR"},
+        "allowed",
+        "finance issues a refund",
+    ),
+    Step(
+        "sales-agent",
+        "crm.update_email",
+        {"customer_id": "C1002", "email": "not-an-address"},
+        "schema.invalid",
+        "a malformed email never reaches the CRM",
+    ),
+    Step(
+        "sales-agent",
+        "calendar.create_event",
+        {"title": "Renewal call", "start": "2026-12-01T10:00:00Z"},
+        "allowed",
+        "sales books a meeting",
+    ),
+    Step(
+        "sales-agent",
+        "crm.delete_customer",
+        {"customer_id": "C1003"},
+        "protocol.invalid_params",
+        "a tool that does not exist",
+    ),
+    Step(
+        "support-agent",
+        "crm.get_customer",
+        {"customer_id": "C9999"},
+        "tool_error",
+        "the CRM answers 404: the model sees a tool error it can correct",
+    ),
+    Step("sales-agent", "reports.daily", {}, "backend.bad_response", "a backend that is down"),
+    Step("support-agent", "clock.now", {"timezone": "Europe/Paris"}, "allowed", "an in-process tool"),
+    Step(
+        "support-agent",
+        "crm.get_customer",
+        {"customer_id": "C1001"},
+        "auth.unauthenticated",
+        "an agent with a made-up key",
+        key_override="cg_not_a_real_key",
+    ),
+]
+
+
+def run_demo(config_dir: Path, echo: Callable[[str], None] = click.echo) -> bool:
+    """Run the story; True when every step ended as expected."""
+    import asyncio
+
+    return asyncio.run(_run(config_dir, echo))
+
+
+async def _run(config_dir: Path, echo: Callable[[str], None]) -> bool:
+    keys = read_demo_keys(config_dir)
+    with tempfile.TemporaryDirectory(prefix="callgate-demo-") as scratch:
+        async with serve_in_task(create_backend_app()) as backend_url:
+            os.environ["CALLGATE_DEMO_BACKEND_URL"] = backend_url
+            os.environ["CALLGATE_AUDIT_DIR"] = str(Path(scratch) / "audit")
+            config = load_config(config_dir)
+            async with serve_in_task(create_app(config)) as gateway_url:
+                echo(f"callgate demo: backends at {backend_url}, gateway at {gateway_url}, config {config.version}\n")
+                ok = await _steps(gateway_url, keys, echo)
+            audit_lines = _audit_records(Path(scratch) / "audit")
+        counted = len(audit_lines)
+        calls = sum(1 for step in STEPS if step.expect != "auth.unauthenticated")
+        echo(
+            f"\naudit: {counted} records for {calls} authenticated tool calls "
+            f"({'one each' if counted == calls else 'MISMATCH'})"
+        )
+        sample = next((r for r in audit_lines if r.get("decision") == "refused"), None)
+        if sample is not None:
+            echo("a refused call's audit record: " + json.dumps(sample, sort_keys=True))
+        return ok and counted == calls
+
+
+async def _steps(gateway_url: str, keys: dict[str, str], echo: Callable[[str], None]) -> bool:
+    echo(f"{'agent':<15} {'tool':<22} {'decision':<10} {'reason':<24} {'ms':>7}  story")
+    echo("-" * 110)
+    all_ok = True
+    clients: dict[str, GatewayClient] = {}
+    try:
+        for step in STEPS:
+            key = step.key_override or keys[step.role]
+            client = clients.get(key)
+            if client is None:
+                client = clients[key] = GatewayClient(gateway_url, key)
+                await client.connect()
+            started = time.perf_counter()
+            outcome = await client.call_tool(step.tool, step.arguments)
+            elapsed = (time.perf_counter() - started) * 1000
+            decision, reason = _classify(outcome)
+            matched = reason == step.expect or decision == step.expect
+            all_ok &= matched
+            who = "(unknown key)" if step.key_override else step.role
+            mark = "" if matched else f"   <-- expected {step.expect}"
+            echo(f"{who:<15} {step.tool:<22} {decision:<10} {reason:<24} {elapsed:7.1f}  {step.story}{mark}")
+    finally:
+        for client in clients.values():
+            await client.close()
+    return all_ok
+
+
+def _classify(outcome: CallOutcome) -> tuple[str, str]:
+    if outcome.ok:
+        if outcome.is_tool_error:
+            text = outcome.text
+            return (
+                ("refused", "schema.invalid") if text.startswith("Invalid arguments") else ("tool_error", "tool_error")
+            )
+        return "allowed", "ok"
+    return "refused", outcome.reason or "?"
+
+
+def _audit_records(directory: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for segment in sorted(directory.glob("*.jsonl")):
+        records.extend(json.loads(line) for line in segment.read_text(encoding="utf-8").splitlines() if line)
+    return records

@@ -1,0 +1,95 @@
+"""The JSON-RPC methods callgate serves, shared by ``/rpc`` and ``/mcp``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway import __version__
+from gateway.auth import Principal
+from gateway.errors import InvalidParams, MethodNotFound, SchemaInvalid
+from gateway.jsonrpc import Params, Request
+from gateway.pipeline import ToolCall, ToolResult
+from gateway.runtime import RuntimeHolder
+
+#: MCP protocol versions callgate speaks, newest first.
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    principal: Principal
+    request_id: str
+    transport: str
+
+
+Method = Callable[[Params, RequestContext], Awaitable[Any]]
+
+
+class Dispatcher:
+    def __init__(self, holder: RuntimeHolder) -> None:
+        self._holder = holder
+        self.methods: dict[str, Method] = {
+            "initialize": self.initialize,
+            "ping": self.ping,
+            "tools/list": self.list_tools,
+            "tools/call": self.call_tool,
+        }
+
+    async def __call__(self, request: Request, context: RequestContext) -> Any:
+        method = self.methods.get(request.method)
+        if method is None:
+            raise MethodNotFound()
+        return await method(request.params, context)
+
+    async def initialize(self, params: Params, context: RequestContext) -> dict[str, Any]:
+        asked = params.get("protocolVersion") if isinstance(params, dict) else None
+        if not isinstance(asked, str):
+            raise InvalidParams("initialize needs a protocolVersion")
+        return {
+            "protocolVersion": asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0],
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": "callgate", "title": "callgate tool gateway", "version": __version__},
+            "instructions": "Tools are served by callgate; every call is checked against policy and audited.",
+        }
+
+    async def ping(self, params: Params, context: RequestContext) -> dict[str, Any]:
+        return {}
+
+    async def list_tools(self, params: Params, context: RequestContext) -> dict[str, Any]:
+        runtime = self._holder.current
+        allowed = [
+            tool.listing for tool in runtime.tools if runtime.policy.allows(context.principal, tool.name, "call")
+        ]
+        return {"tools": allowed}
+
+    async def call_tool(self, params: Params, context: RequestContext) -> dict[str, Any]:
+        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+            raise InvalidParams("tools/call needs a tool name")
+        arguments = params.get("arguments", {})
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise InvalidParams("tools/call arguments must be an object")
+        call = ToolCall(
+            request_id=context.request_id,
+            principal=context.principal,
+            tool_name=params["name"],
+            arguments=arguments,
+            transport=context.transport,
+        )
+        try:
+            result = await self._holder.current.call_tool(call)
+        except SchemaInvalid as exc:
+            if context.transport != "mcp":
+                raise
+            # MCP reports input errors as a tool result, so the model can read and correct them.
+            result = _schema_error_result(exc)
+        return result.to_mcp()
+
+
+def _schema_error_result(exc: SchemaInvalid) -> ToolResult:
+    lines = [f"{error['path']}: {error['message']}" for error in exc.errors]
+    text = "Invalid arguments:\n" + "\n".join(lines)
+    return ToolResult(content=[{"type": "text", "text": text}], is_error=True)

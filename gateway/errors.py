@@ -1,0 +1,206 @@
+"""The one error tree of callgate, and the one mapping from it to the wire.
+
+Every refusal is raised as a subclass of :class:`GatewayError`. Each class
+carries a JSON-RPC ``code``, a short stable ``reason`` (used in audit records,
+metrics and logs) and the HTTP status of a response that carries it alone.
+:func:`error_object` is the only place that turns one into a JSON-RPC error.
+
+    GatewayError
+    ├── ProtocolError
+    │   ├── ParseError             -32700 protocol.parse
+    │   │   └── UnsupportedMediaType -32700 protocol.parse    (HTTP 415)
+    │   ├── InvalidRequest         -32600 protocol.invalid_request
+    │   ├── MethodNotFound         -32601 protocol.method_not_found
+    │   └── InvalidParams          -32602 protocol.invalid_params
+    │       └── SchemaInvalid      -32602 schema.invalid
+    ├── Unauthenticated            -31401 auth.unauthenticated   (HTTP 401)
+    ├── PolicyDenied               -31403 policy.denied
+    ├── RateLimited                -31429 ratelimit.exceeded
+    ├── PiiBlocked                 -31451 pii.blocked
+    ├── ApprovalPending            -31202 approval.pending
+    ├── BackendError
+    │   ├── BackendUnavailable     -31503 backend.unavailable
+    │   ├── BackendTimeout         -31504 backend.timeout
+    │   └── BackendBadResponse     -31502 backend.bad_response
+    └── InternalError              -32603 internal
+        └── AuditUnavailable       -32603 audit.unavailable
+
+Messages and ``data`` are safe to show to the caller: they never hold argument
+values, personal data, secrets or internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    """Root of every refusal callgate makes."""
+
+    code: ClassVar[int] = -32603
+    reason: ClassVar[str] = "internal"
+    http_status: ClassVar[int] = 200
+    default_message: ClassVar[str] = "Internal error"
+    #: "refused" when callgate said no on purpose, "failed" when something broke.
+    outcome: ClassVar[str] = "refused"
+
+    def __init__(self, message: str | None = None, *, data: dict[str, Any] | None = None) -> None:
+        self.message = message or self.default_message
+        self.data = data or {}
+        super().__init__(self.message)
+
+
+class ProtocolError(GatewayError):
+    """The request is not a well-formed JSON-RPC or MCP request."""
+
+    http_status = 400
+
+
+class ParseError(ProtocolError):
+    """The body is not JSON: invalid UTF-8, bad syntax, absurd nesting or numbers."""
+
+    code = -32700
+    reason = "protocol.parse"
+    default_message = "Parse error"
+
+
+class UnsupportedMediaType(ParseError):
+    """The body is not declared as ``application/json``."""
+
+    http_status = 415
+    default_message = "Content-Type must be application/json"
+
+
+class InvalidRequest(ProtocolError):
+    """The body is JSON but not a valid request object (or a batch where none is allowed)."""
+
+    code = -32600
+    reason = "protocol.invalid_request"
+    default_message = "Invalid Request"
+
+
+class MethodNotFound(ProtocolError):
+    """The method does not exist on this endpoint."""
+
+    code = -32601
+    reason = "protocol.method_not_found"
+    default_message = "Method not found"
+    http_status = 200
+
+
+class InvalidParams(ProtocolError):
+    """The params are malformed, or name a tool that does not exist."""
+
+    code = -32602
+    reason = "protocol.invalid_params"
+    default_message = "Invalid params"
+    http_status = 200
+
+
+class SchemaInvalid(InvalidParams):
+    """The arguments violate the tool's input schema.
+
+    On MCP this becomes a tool result with ``isError: true`` so the model can
+    correct itself; on plain JSON-RPC it is a -32602 error. ``errors`` lists the
+    failing paths and constraints, never the offending values.
+    """
+
+    reason = "schema.invalid"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("Arguments do not match the tool's input schema", data={"errors": errors})
+
+
+class Unauthenticated(GatewayError):
+    """No credential, or one that is unknown, expired or malformed."""
+
+    code = -31401
+    reason = "auth.unauthenticated"
+    http_status = 401
+    default_message = "Authentication required"
+
+
+class PolicyDenied(GatewayError):
+    """The policy does not allow this principal to do this (deny by default)."""
+
+    code = -31403
+    reason = "policy.denied"
+    default_message = "Denied by policy"
+
+
+class RateLimited(GatewayError):
+    """A rate limit is exhausted; ``data.retry_after_s`` says when to try again."""
+
+    code = -31429
+    reason = "ratelimit.exceeded"
+    default_message = "Rate limit exceeded"
+
+
+class PiiBlocked(GatewayError):
+    """Personal data of a blocked type was found; ``data.entities`` names the types."""
+
+    code = -31451
+    reason = "pii.blocked"
+    default_message = "Personal data blocked by policy"
+
+
+class ApprovalPending(GatewayError):
+    """The tool needs a human's approval; ``data.approval_id`` identifies the request."""
+
+    code = -31202
+    reason = "approval.pending"
+    default_message = "Waiting for human approval"
+
+
+class BackendError(GatewayError):
+    """The backend behind a tool could not give a usable answer."""
+
+    outcome = "failed"
+
+
+class BackendUnavailable(BackendError):
+    """The backend's circuit is open or its queue is full; ``data.retry_after_s`` may say when."""
+
+    code = -31503
+    reason = "backend.unavailable"
+    default_message = "Backend unavailable"
+
+
+class BackendTimeout(BackendError):
+    """The backend did not answer within the tool's deadline."""
+
+    code = -31504
+    reason = "backend.timeout"
+    default_message = "Backend timed out"
+
+
+class BackendBadResponse(BackendError):
+    """The backend was unreachable, failed (5xx), or answered something unusable."""
+
+    code = -31502
+    reason = "backend.bad_response"
+    default_message = "Backend returned a bad response"
+
+
+class InternalError(GatewayError):
+    """An unexpected fault inside callgate; no internals are shown."""
+
+    outcome = "failed"
+
+
+class AuditUnavailable(InternalError):
+    """The audit record could not be made durable, so the call is refused (fail closed)."""
+
+    reason = "audit.unavailable"
+    default_message = "Audit trail unavailable"
+
+
+def error_object(exc: GatewayError) -> dict[str, Any]:
+    """The JSON-RPC error object for ``exc``: code, message and data with its reason."""
+    return {"code": exc.code, "message": exc.message, "data": {"reason": exc.reason, **exc.data}}
+
+
+def as_gateway_error(exc: BaseException) -> GatewayError:
+    """``exc`` itself when it is a refusal, else a bare :class:`InternalError` that leaks nothing."""
+    return exc if isinstance(exc, GatewayError) else InternalError()

@@ -1,0 +1,109 @@
+"""``/mcp``: the MCP Streamable HTTP transport (protocol versions 2025-06-18 and 2025-11-25).
+
+- ``initialize`` negotiates the version and opens a session; its id comes from
+  a secure random source and is bound to the principal that opened it.
+- Every later message carries ``Mcp-Session-Id`` (400 without it, 404 for an
+  unknown one or one that belongs to someone else) and may carry
+  ``MCP-Protocol-Version``, which must be the negotiated version.
+- Notifications and responses from the client are answered 202 with no body;
+  requests get an ``application/json`` response. Batches are refused (400).
+- GET is 405 (callgate sends no server-initiated messages); DELETE ends the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Principal
+from gateway.dispatcher import PROTOCOL_VERSIONS, Dispatcher, RequestContext
+from gateway.errors import GatewayError, InvalidRequest, MethodNotFound
+from gateway.jsonrpc import answer, failure, parse_request, salvage_id
+from gateway.runtime import RuntimeHolder
+from gateway.sessions import Session, SessionStore
+from gateway.transport import authenticate, error_response, json_response, read_json, request_id_of
+
+SESSION_HEADER = "mcp-session-id"
+VERSION_HEADER = "mcp-protocol-version"
+
+
+class SessionNotFound(InvalidRequest):
+    """The session id is unknown, expired, closed, or belongs to another principal."""
+
+    http_status = 404
+    default_message = "Session not found"
+
+
+class McpEndpoint:
+    def __init__(self, holder: RuntimeHolder, dispatcher: Dispatcher, sessions: SessionStore) -> None:
+        self._holder = holder
+        self._dispatcher = dispatcher
+        self._sessions = sessions
+
+    async def handle(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._post(request)
+        if request.method == "DELETE":
+            return await self._delete(request)
+        return Response(status_code=405, headers={"Allow": "POST, DELETE"})
+
+    async def _post(self, request: Request) -> Response:
+        message: Any = None
+        try:
+            principal = authenticate(request, self._holder.current)
+            message = await read_json(request, self._holder.current)
+            return await self._handle(message, principal, request)
+        except GatewayError as exc:
+            return error_response(exc, request_id=salvage_id(message))
+
+    async def _handle(self, message: Any, principal: Principal, request: Request) -> Response:
+        if isinstance(message, list):
+            raise InvalidRequest("Batches are not supported on /mcp")
+        if _is_response(message):
+            return Response(status_code=202)  # callgate sends no requests, so there is nothing to match
+        rpc = parse_request(message)
+        context = RequestContext(principal=principal, request_id=request_id_of(request), transport="mcp")
+        if rpc.method == "initialize" and not rpc.is_notification:
+            return await self._initialize(message, context)
+        if rpc.method not in self._dispatcher.methods and not rpc.is_notification:
+            # Answered before the session check, so a client probing for newer
+            # methods (such as server/discover) learns cleanly that there are none.
+            return json_response(failure(rpc.id, MethodNotFound()))
+        await self._session_for(request, principal)
+        if rpc.is_notification:
+            return Response(status_code=202)
+        return json_response(await answer(message, lambda r: self._dispatcher(r, context)))
+
+    async def _initialize(self, message: dict[str, Any], context: RequestContext) -> Response:
+        response = await answer(message, lambda r: self._dispatcher(r, context))
+        if response is None or "error" in response:
+            return json_response(response)
+        session = await self._sessions.open(context.principal, response["result"]["protocolVersion"])
+        return json_response(response, headers={"Mcp-Session-Id": session.id})
+
+    async def _delete(self, request: Request) -> Response:
+        try:
+            principal = authenticate(request, self._holder.current)
+            session = await self._session_for(request, principal)
+        except GatewayError as exc:
+            return error_response(exc)
+        await self._sessions.close(session.id)
+        return Response(status_code=204)
+
+    async def _session_for(self, request: Request, principal: Principal) -> Session:
+        session_id = request.headers.get(SESSION_HEADER)
+        if not session_id:
+            raise InvalidRequest("Missing Mcp-Session-Id header; send initialize first")
+        session = await self._sessions.get(session_id) if len(session_id) <= 128 else None
+        if session is None or not session.belongs_to(principal):
+            raise SessionNotFound()
+        version = request.headers.get(VERSION_HEADER)
+        if version is not None and (version not in PROTOCOL_VERSIONS or version != session.protocol_version):
+            raise InvalidRequest("Unsupported MCP-Protocol-Version", data={"supported": [session.protocol_version]})
+        return session
+
+
+def _is_response(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("jsonrpc") == "2.0" and ("result" in message or "error" in message)

@@ -1,0 +1,73 @@
+"""What flows through the ``tools/call`` pipeline, and how the stages are composed.
+
+A stage is any object with ``async def __call__(self, call, call_next)``. It
+may refuse by raising a :class:`~gateway.errors.GatewayError`, change the call
+it passes on, or change the result it hands back. The order of the stages is
+declared once, in :mod:`gateway.runtime`; :func:`compose` folds it, once, into
+a single handler.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gateway.auth import Principal
+
+if TYPE_CHECKING:
+    from gateway.tools import Tool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One ``tools/call`` request on its way to a backend."""
+
+    request_id: str
+    principal: Principal
+    tool_name: str
+    arguments: dict[str, Any]
+    transport: str
+    #: Set by the resolve stage; every stage after it may rely on it.
+    tool: Tool | None = None
+    #: Facts stages note for the audit record (backend status, findings); never argument values.
+    notes: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool gave back: MCP content blocks, optional structured content, and whether it failed."""
+
+    content: list[dict[str, Any]]
+    structured: dict[str, Any] | None = None
+    is_error: bool = False
+
+    @classmethod
+    def from_value(cls, value: Any, *, is_error: bool = False) -> ToolResult:
+        """A result for a JSON value: text for the model, structured content when it is an object."""
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        structured = value if isinstance(value, dict) else None
+        return cls(content=[{"type": "text", "text": text}], structured=structured, is_error=is_error)
+
+    def to_mcp(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"content": self.content, "isError": self.is_error}
+        if self.structured is not None:
+            result["structuredContent"] = self.structured
+        return result
+
+
+Handler = Callable[[ToolCall], Awaitable[ToolResult]]
+
+
+class Stage(Protocol):
+    async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult: ...
+
+
+def compose(stages: Sequence[Stage], endpoint: Handler) -> Handler:
+    """One handler that runs ``stages`` outermost first and ``endpoint`` innermost."""
+    handler = endpoint
+    for stage in reversed(stages):
+        handler = partial(stage.__call__, call_next=handler)
+    return handler

@@ -1,0 +1,55 @@
+"""Everything built from one configuration, and the one list that orders the pipeline.
+
+A :class:`Runtime` is immutable; a new configuration builds a new one, which
+is then swapped in whole, so no call ever sees half of a configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from gateway.audit import AuditWriter
+from gateway.auth import ApiKeyAuthenticator
+from gateway.config import Config
+from gateway.pipeline import Handler, Stage, compose
+from gateway.policy import PolicyEngine
+from gateway.stages import Audit, Authorize, CheckOutput, Resolve, Validate, invoke
+from gateway.tools import ToolRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    config: Config
+    tools: ToolRegistry
+    policy: PolicyEngine
+    authenticator: ApiKeyAuthenticator
+    call_tool: Handler
+
+
+def build_runtime(config: Config, http_client: httpx.AsyncClient, audit: AuditWriter) -> Runtime:
+    """Compile ``config`` completely; raises ConfigError without side effects if any part is bad."""
+    tools = ToolRegistry(config, http_client)
+    policy = PolicyEngine(config, config.gateway.api_keys)
+    stages: list[Stage] = [
+        Audit(audit, config.version),  # outermost: sees every outcome
+        Resolve(tools),
+        Authorize(policy),  # before validation: no schema hints for callers who may not call
+        Validate(),
+        CheckOutput(),  # wraps invoke: checks what the backend returned
+    ]
+    return Runtime(
+        config=config,
+        tools=tools,
+        policy=policy,
+        authenticator=ApiKeyAuthenticator(config.gateway.api_keys),
+        call_tool=compose(stages, invoke),
+    )
+
+
+class RuntimeHolder:
+    """The runtime in force; replacing it is one reference assignment."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.current = runtime

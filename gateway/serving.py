@@ -1,0 +1,85 @@
+"""Run uvicorn servers on loopback sockets that are bound first, so their ports are known.
+
+Used by ``callgate demo`` (servers as tasks in one event loop) and by the test
+suite and the benchmark (a server in a thread of its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import uvicorn
+
+
+def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """A listening TCP socket on ``host``; port 0 picks a free one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+def _server(app: Any, **options: Any) -> uvicorn.Server:
+    options.setdefault("log_level", "warning")
+    options.setdefault("access_log", False)
+    options.setdefault("lifespan", "on")
+    return uvicorn.Server(uvicorn.Config(app, **options))
+
+
+@contextlib.asynccontextmanager
+async def serve_in_task(app: Any, port: int = 0, **options: Any) -> AsyncIterator[str]:
+    """Serve ``app`` from a task in the running loop; yields its base URL once it accepts connections."""
+    sock = bind_loopback(port)
+    server = _server(app, **options)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("server stopped while starting")
+            await asyncio.sleep(0.01)
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, port: int = 0, **options: Any) -> Iterator[str]:
+    """Serve ``app`` from a thread with its own event loop; yields its base URL once it is up."""
+    sock = bind_loopback(port)
+    server = _server(app, **options)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # reported to the starting thread below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=f"uvicorn-{url_of(sock)}", daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if failure or not thread.is_alive():
+                raise RuntimeError("server failed to start") from (failure[0] if failure else None)
+            threading.Event().wait(0.01)
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

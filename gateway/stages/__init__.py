@@ -1,0 +1,10 @@
+"""The ``tools/call`` stages, one per file; their order is declared in :mod:`gateway.runtime`."""
+
+from gateway.stages.audit import Audit
+from gateway.stages.authorize import Authorize
+from gateway.stages.check_output import CheckOutput
+from gateway.stages.invoke import invoke
+from gateway.stages.resolve import Resolve
+from gateway.stages.validate import Validate
+
+__all__ = ["Audit", "Authorize", "CheckOutput", "Resolve", "Validate", "invoke"]

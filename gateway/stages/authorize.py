@@ -1,0 +1,21 @@
+"""Ask the policy whether this principal may call this tool. Deny by default.
+
+It runs before validation, so a caller who may not use a tool learns nothing
+about its schema from the error it gets.
+"""
+
+from __future__ import annotations
+
+from gateway.errors import PolicyDenied
+from gateway.pipeline import Handler, ToolCall, ToolResult
+from gateway.policy import PolicyEngine
+
+
+class Authorize:
+    def __init__(self, policy: PolicyEngine) -> None:
+        self._policy = policy
+
+    async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult:
+        if not self._policy.allows(call.principal, call.tool_name, "call"):
+            raise PolicyDenied()
+        return await call_next(call)

@@ -1,0 +1,83 @@
+"""Fixtures that build real parts: the demo backends and the gateway on real uvicorn servers on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.config import load_config
+from gateway.demo.backends import create_backend_app
+from gateway.demo.keys import read_demo_keys
+from gateway.serving import serve_in_thread
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    audit_dir: Path
+    keys: dict[str, str]
+
+    def headers(self, role: str = "support-agent", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}", **extra}
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        for segment in sorted(self.audit_dir.glob("*.jsonl")):
+            records.extend(json.loads(line) for line in segment.read_text().splitlines() if line)
+        return records
+
+    def rpc(self, method: str, params: Any = None, *, role: str = "support-agent", id: Any = 1) -> httpx.Response:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id}
+        if params is not None:
+            message["params"] = params
+        return httpx.post(f"{self.url}/rpc", json=message, headers=self.headers(role), timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo_keys() -> dict[str, str]:
+    return read_demo_keys(REPO_ROOT)
+
+
+@pytest.fixture(scope="session")
+def backend_url() -> Iterator[str]:
+    with serve_in_thread(create_backend_app()) as url:
+        yield url
+
+
+GatewayFactory = Callable[..., RunningGateway]
+
+
+@pytest.fixture
+def start_gateway(
+    backend_url: str, demo_keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayFactory]:
+    """Starts gateways on free ports: the shipped configuration by default, or another config dir."""
+    stack: list[Any] = []
+
+    def start(config_dir: Path = REPO_ROOT, **env: str) -> RunningGateway:
+        audit_dir = tmp_path_factory.mktemp("audit")
+        environment = {"CALLGATE_DEMO_BACKEND_URL": backend_url, "CALLGATE_AUDIT_DIR": str(audit_dir), **env}
+        app = create_app(load_config(config_dir, env=environment))
+        context = serve_in_thread(app)
+        url = context.__enter__()
+        stack.append(context)
+        return RunningGateway(url=url, audit_dir=audit_dir, keys=demo_keys)
+
+    yield start
+    for context in reversed(stack):
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def gateway(start_gateway: GatewayFactory) -> RunningGateway:
+    """A gateway with the shipped configuration, in front of the demo backends."""
+    return start_gateway()
