@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from gateway.config.interpolate import MissingVariable, interpolate
 from gateway.config.model import (
@@ -192,21 +192,35 @@ def _read_checked(path: Path, validator: Draft202012Validator, env: Mapping[str,
         data = interpolate(raw, env)
     except MissingVariable as exc:
         raise ConfigError(path, str(exc), json_path=exc.path) from None
-    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))), None)
-    if error is not None:
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        error = _most_specific(errors[0])
         parts = list(error.absolute_path)
         json_path = "$" + "".join(_path_part(p) for p in parts)
-        raise ConfigError(path, _describe(error), json_path=json_path, line=_line_of(path, parts))
+        raise ConfigError(path, error.message, json_path=json_path, line=_line_of(path, parts))
     if not isinstance(data, dict):  # the schemas require an object; this narrows the type
         raise ConfigError(path, "expected a mapping at the top level")
     return data
 
 
-def _describe(error: Any) -> str:
-    if error.validator == "oneOf" and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)) * -1)
-        return str(best.message)
-    return str(error.message)
+def _most_specific(error: ValidationError) -> ValidationError:
+    """For a ``oneOf`` failure, the deepest error of the branch whose ``type`` matched.
+
+    The backend is a ``oneOf`` discriminated by ``type``; "is not valid under any
+    of the given schemas" helps nobody, "method: 'FETCH' is not one of ..." does.
+    """
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        matching = [
+            subs
+            for subs in branches.values()
+            if not any(sub.validator == "const" and list(sub.relative_path) == ["type"] for sub in subs)
+        ]
+        candidates = matching[0] if len(matching) == 1 else list(error.context)
+        error = max(candidates, key=lambda sub: len(sub.absolute_path))
+    return error
 
 
 def _path_part(part: Any) -> str:
