@@ -62,8 +62,12 @@ class McpEndpoint:
         if isinstance(message, list):
             raise InvalidRequest("Batches are not supported on /mcp")
         if _is_response(message):
-            return Response(status_code=202)  # callgate sends no requests, so there is nothing to match
+            # callgate sends no requests, so there is nothing to match; the session is still checked.
+            await self._session_for(request, principal)
+            return Response(status_code=202)
         rpc = parse_request(message)
+        if not rpc.is_notification and rpc.id is None:
+            raise InvalidRequest("MCP request ids must not be null")
         context = RequestContext(principal=principal, request_id=request_id_of(request), transport="mcp")
         if rpc.method == "initialize" and not rpc.is_notification:
             return await self._initialize(message, context)

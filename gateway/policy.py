@@ -31,7 +31,7 @@ class PolicyEngine:
             model = self._enforcer.model
             self._with_tenant = len(model["r"]["r"].tokens) >= 4
             # casbin's Model has no __contains__: "in" on it would iterate by index forever.
-            sections = model.keys()  # noqa: SIM118
+            sections = model.keys()
             grouping = model["g"]["g"] if "g" in sections and "g" in model["g"] else None
             self._role_arity = len(grouping.value.split(",")) if grouping is not None else 0
             for entry in principals:
