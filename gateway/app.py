@@ -7,7 +7,6 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -15,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.audit import AuditWriter
+from gateway.backends import UpstreamClient
 from gateway.config import Config, default_config_dir, load_config
 from gateway.dispatcher import Dispatcher
 from gateway.edge import BodyLimit, LastResort, OriginCheck, RequestId
@@ -27,11 +27,7 @@ from gateway.sessions import MemorySessionStore
 def create_app(config: Config) -> Starlette:
     """The gateway for ``config``; compiles everything now, so a bad configuration fails here."""
     server = config.gateway.server
-    http_client = httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=False,  # no proxies or netrc from the environment: callgate talks only to its backends
-        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-    )
+    http_client = UpstreamClient()
     audit = AuditWriter(config.gateway.audit.dir, fsync=config.gateway.audit.fsync)
     holder = RuntimeHolder(build_runtime(config, http_client, audit))
     dispatcher = Dispatcher(holder)

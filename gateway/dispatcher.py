@@ -65,19 +65,15 @@ class Dispatcher:
         return {"tools": allowed}
 
     async def call_tool(self, params: Params, context: RequestContext) -> dict[str, Any]:
-        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
-            raise InvalidParams("tools/call needs a tool name")
-        arguments = params.get("arguments", {})
-        if arguments is None:
-            arguments = {}
-        if not isinstance(arguments, dict):
-            raise InvalidParams("tools/call arguments must be an object")
+        # Malformed params still go through the pipeline, so that the refusal is audited like any other.
+        name, arguments, problem = _call_parts(params)
         call = ToolCall(
             request_id=context.request_id,
             principal=context.principal,
-            tool_name=params["name"],
+            tool_name=name,
             arguments=arguments,
             transport=context.transport,
+            params_error=problem,
         )
         try:
             result = await self._holder.current.call_tool(call)
@@ -87,6 +83,20 @@ class Dispatcher:
             # MCP reports input errors as a tool result, so the model can read and correct them.
             result = _schema_error_result(exc)
         return result.to_mcp()
+
+
+def _call_parts(params: Params) -> tuple[str, dict[str, Any], str | None]:
+    """Tool name, arguments, and what is wrong with the params (``None`` when nothing is)."""
+    if not isinstance(params, dict):
+        return "", {}, "tools/call params must be an object"
+    name, arguments = params.get("name"), params.get("arguments")
+    if not isinstance(name, str):
+        return "", {}, "tools/call needs a tool name"
+    if arguments is None:
+        return name, {}, None
+    if not isinstance(arguments, dict):
+        return name, {}, "tools/call arguments must be an object"
+    return name, arguments, None
 
 
 def _schema_error_result(exc: SchemaInvalid) -> ToolResult:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,9 @@ class Request:
 
 Call = Callable[[Request], Awaitable[Any]]
 
+#: An escape in the surrogate range (\uD800-\uDFFF): the only way JSON text can hold a string that is not Unicode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
 
 def decode(body: bytes, max_depth: int) -> Any:
     """Parse a request body, refusing anything that is not plain, finite, reasonably shaped JSON."""
@@ -48,6 +52,10 @@ def decode(body: bytes, max_depth: int) -> Any:
         raise ParseError(data={"detail": "body is not valid JSON"}) from None
     if _deeper_than(value, max_depth):
         raise InvalidRequest(data={"detail": f"JSON nested deeper than {max_depth} levels"})
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        # json.loads accepts a lone "\ud800", but such a string can be neither echoed (as an id or a
+        # tool name) nor written to the audit trail as UTF-8, so it is refused here.
+        raise ParseError(data={"detail": "JSON string holds an unpaired surrogate"})
     return value
 
 
@@ -123,6 +131,14 @@ def _finite_float(text: str) -> float:
     if math.isinf(value):
         raise ValueError("number out of range")
     return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -30,6 +30,8 @@ class ToolCall:
     tool_name: str
     arguments: dict[str, Any]
     transport: str
+    #: Why the request's params were malformed, if they were; resolve refuses such a call (inside audit).
+    params_error: str | None = None
     #: Set by the resolve stage; every stage after it may rely on it.
     tool: Tool | None = None
     #: Facts stages note for the audit record (backend status, findings); never argument values.

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
 from gateway.audit import AuditWriter
 from gateway.auth import ApiKeyAuthenticator
+from gateway.backends import UpstreamClient
 from gateway.config import Config
 from gateway.pipeline import Handler, Stage, compose
 from gateway.policy import PolicyEngine
@@ -28,7 +27,7 @@ class Runtime:
     call_tool: Handler
 
 
-def build_runtime(config: Config, http_client: httpx.AsyncClient, audit: AuditWriter) -> Runtime:
+def build_runtime(config: Config, http_client: UpstreamClient, audit: AuditWriter) -> Runtime:
     """Compile ``config`` completely; raises ConfigError without side effects if any part is bad."""
     tools = ToolRegistry(config, http_client)
     policy = PolicyEngine(config, config.gateway.api_keys)

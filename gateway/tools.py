@@ -6,9 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from gateway.backends import Backend, build_backend
+from gateway.backends import Backend, UpstreamClient, build_backend
 from gateway.config import Config, ToolSpec
 from gateway.validation import SchemaValidator
 
@@ -29,7 +27,7 @@ class Tool:
 
 
 class ToolRegistry:
-    def __init__(self, config: Config, http_client: httpx.AsyncClient) -> None:
+    def __init__(self, config: Config, http_client: UpstreamClient) -> None:
         self._tools = {name: _compile(spec, http_client) for name, spec in config.tools.items()}
 
     def get(self, name: str) -> Tool | None:
@@ -42,7 +40,7 @@ class ToolRegistry:
         return len(self._tools)
 
 
-def _compile(spec: ToolSpec, http_client: httpx.AsyncClient) -> Tool:
+def _compile(spec: ToolSpec, http_client: UpstreamClient) -> Tool:
     listing: dict[str, Any] = {"name": spec.name, "description": spec.description, "inputSchema": spec.input_schema}
     if spec.title:
         listing["title"] = spec.title

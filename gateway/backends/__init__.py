@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import httpx
-
+from gateway.backends.client import UpstreamClient
 from gateway.backends.http import HttpBackend
 from gateway.backends.python import PythonBackend, ToolFailure
 from gateway.config import ToolSpec
@@ -18,11 +17,11 @@ class Backend(Protocol):
         ...
 
 
-def build_backend(spec: ToolSpec, http_client: httpx.AsyncClient) -> Backend:
+def build_backend(spec: ToolSpec, http_client: UpstreamClient) -> Backend:
     """The adapter for ``spec.backend``; imports and checks happen here, once, at load."""
     if spec.backend.type == "python":
         return PythonBackend(spec, spec.backend)
     return HttpBackend(spec, spec.backend, http_client)
 
 
-__all__ = ["Backend", "HttpBackend", "PythonBackend", "ToolFailure", "build_backend"]
+__all__ = ["Backend", "HttpBackend", "PythonBackend", "ToolFailure", "UpstreamClient", "build_backend"]

@@ -15,8 +15,10 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
+import aiohttp
+from yarl import URL
 
+from gateway.backends.client import UpstreamClient
 from gateway.config import ConfigError, HttpBackendSpec, ToolSpec
 from gateway.errors import BackendBadResponse, BackendTimeout, InvalidParams
 from gateway.pipeline import ToolResult
@@ -26,15 +28,16 @@ _ERROR_TEXT_LIMIT = 2000
 
 
 class HttpBackend:
-    def __init__(self, spec: ToolSpec, backend: HttpBackendSpec, client: httpx.AsyncClient) -> None:
+    def __init__(self, spec: ToolSpec, backend: HttpBackendSpec, client: UpstreamClient) -> None:
         self._client = client
         self._method = backend.method
         self._template = backend.url
         self._args_in = backend.args
         self._headers = dict(backend.headers)
+        if backend.args == "json":
+            self._headers.setdefault("Content-Type", "application/json")
         self._max_bytes = backend.max_response_bytes
         self._timeout = spec.timeout_s
-        self._httpx_timeout = httpx.Timeout(spec.timeout_s)
         self._path_names = tuple(_PLACEHOLDER.findall(backend.url))
         target = urlsplit(_PLACEHOLDER.sub("x", backend.url))
         self._origin = (target.scheme, target.netloc)
@@ -44,29 +47,25 @@ class HttpBackend:
             raise ConfigError(spec.source, f"URL placeholders {missing} must be required properties of input_schema")
 
     async def invoke(self, arguments: dict[str, Any], notes: dict[str, Any]) -> ToolResult:
-        url = self._url(arguments)
+        # encoded=True: the URL is sent exactly as built; yarl would otherwise decode %2E%2E and drop dot segments.
+        url = URL(self._url(arguments), encoded=True)
         rest = {k: v for k, v in arguments.items() if k not in self._path_names}
-        request = self._client.build_request(
-            self._method,
-            url,
-            params=_query(rest) if self._args_in == "query" and rest else None,
-            json=rest if self._args_in == "json" else None,
-            headers=self._headers,
-            timeout=self._httpx_timeout,
-        )
+        params = _query(rest) if self._args_in == "query" and rest else None
+        body = json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode() if self._args_in == "json" else None
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._client.send(request, stream=True)
-                try:
-                    body = await self._read_limited(response)
-                finally:
-                    await response.aclose()
-        except (TimeoutError, httpx.TimeoutException):
+            async with (
+                asyncio.timeout(self._timeout),
+                self._client.session.request(
+                    self._method, url, params=params, data=body, headers=self._headers, allow_redirects=False
+                ) as response,
+            ):
+                notes["backend_status"] = response.status
+                payload = await self._read_limited(response)
+        except TimeoutError:
             raise BackendTimeout() from None
-        except httpx.TransportError:
+        except aiohttp.ClientError:
             raise BackendBadResponse("Backend unreachable") from None
-        notes["backend_status"] = response.status_code
-        return self._result(response, body)
+        return self._result(response.status, response.headers.get("Content-Type", ""), payload)
 
     def _url(self, arguments: dict[str, Any]) -> str:
         def fill(match: re.Match[str]) -> str:
@@ -78,22 +77,21 @@ class HttpBackend:
             raise InvalidParams("Arguments would change the backend host")
         return url
 
-    async def _read_limited(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
+    async def _read_limited(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, decompressed, refused as soon as it passes the limit (a compressed bomb included)."""
+        if response.content_length is not None and response.content_length > self._max_bytes:
             raise BackendBadResponse("Backend response too large")
         body = bytearray()
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_chunked(65_536):
             body += chunk
             if len(body) > self._max_bytes:
                 raise BackendBadResponse("Backend response too large")
         return bytes(body)
 
-    def _result(self, response: httpx.Response, body: bytes) -> ToolResult:
-        status = response.status_code
+    def _result(self, status: int, content_type: str, body: bytes) -> ToolResult:
         if status >= 500 or 300 <= status < 400 or status < 200:
             raise BackendBadResponse(data={"backend_status": status})
-        value = _decode(response, body)
+        value = _decode(content_type, body)
         if status >= 400:
             if isinstance(value, str):
                 value = value[:_ERROR_TEXT_LIMIT]
@@ -110,8 +108,8 @@ def _path_segment(name: str, value: Any) -> str:
     return quote(text, safe="")
 
 
-def _query(arguments: dict[str, Any]) -> list[tuple[str, str | int | float | bool | None]]:
-    pairs: list[tuple[str, str | int | float | bool | None]] = []
+def _query(arguments: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
     for key, value in arguments.items():
         for item in value if isinstance(value, list) else [value]:
             if item is None:
@@ -125,8 +123,7 @@ def _query(arguments: dict[str, Any]) -> list[tuple[str, str | int | float | boo
     return pairs
 
 
-def _decode(response: httpx.Response, body: bytes) -> Any:
-    content_type = response.headers.get("content-type", "")
+def _decode(content_type: str, body: bytes) -> Any:
     if "json" in content_type:
         try:
             return json.loads(body)

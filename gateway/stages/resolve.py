@@ -1,4 +1,4 @@
-"""Find the tool a call names; an unknown tool is refused as invalid params."""
+"""Find the tool a call names; malformed params or an unknown tool are refused as invalid params."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ class Resolve:
         self._registry = registry
 
     async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult:
+        if call.params_error is not None:
+            raise InvalidParams(call.params_error)
         tool = self._registry.get(call.tool_name)
         if tool is None:
             raise InvalidParams("Unknown tool", data={"tool": call.tool_name[:128]})

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.backends.client import UpstreamClient
 from gateway.backends.http import HttpBackend
 from gateway.config import ConfigError, HttpBackendSpec, ToolSpec
 from gateway.errors import BackendBadResponse, BackendTimeout, InvalidParams
@@ -64,13 +64,14 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as http:
-        yield http
+async def client() -> AsyncIterator[UpstreamClient]:
+    upstream = UpstreamClient()
+    yield upstream
+    await upstream.aclose()
 
 
 def make_backend(
-    client: httpx.AsyncClient,
+    client: UpstreamClient,
     url: str,
     *,
     method: str = "GET",
@@ -92,7 +93,7 @@ def make_backend(
     return HttpBackend(spec, backend, client)
 
 
-async def test_path_arguments_are_percent_encoded_and_cannot_climb_out(server: str, client: httpx.AsyncClient) -> None:
+async def test_path_arguments_are_percent_encoded_and_cannot_climb_out(server: str, client: UpstreamClient) -> None:
     backend = make_backend(client, server + "/echo/items/{id}", required=("id",))
     for hostile, expected in [
         ("../../admin", "/echo/items/..%2F..%2Fadmin"),
@@ -105,21 +106,21 @@ async def test_path_arguments_are_percent_encoded_and_cannot_climb_out(server: s
         assert result.structured["raw_path"] == expected
 
 
-async def test_remaining_arguments_go_to_the_query_for_get(server: str, client: httpx.AsyncClient) -> None:
+async def test_remaining_arguments_go_to_the_query_for_get(server: str, client: UpstreamClient) -> None:
     backend = make_backend(client, server + "/echo/{id}", required=("id",))
     result = await backend.invoke({"id": "7", "q": "a b", "tags": ["x", "y"], "flag": True}, {})
     assert result.structured is not None
     assert result.structured["query"] == [["q", "a b"], ["tags", "x"], ["tags", "y"], ["flag", "true"]]
 
 
-async def test_remaining_arguments_go_to_a_json_body_for_post(server: str, client: httpx.AsyncClient) -> None:
+async def test_remaining_arguments_go_to_a_json_body_for_post(server: str, client: UpstreamClient) -> None:
     backend = make_backend(client, server + "/echo/{id}", method="POST", args="json", required=("id",))
     result = await backend.invoke({"id": "7", "title": "hello"}, {})
     assert result.structured is not None
     assert result.structured["body"] == '{"title":"hello"}'
 
 
-async def test_configured_headers_are_sent_and_no_caller_credential_is(server: str, client: httpx.AsyncClient) -> None:
+async def test_configured_headers_are_sent_and_no_caller_credential_is(server: str, client: UpstreamClient) -> None:
     backend = make_backend(client, server + "/echo/x", headers=(("X-Backend-Token", "s3cret"),))
     result = await backend.invoke({}, {})
     assert result.structured is not None
@@ -127,14 +128,14 @@ async def test_configured_headers_are_sent_and_no_caller_credential_is(server: s
     assert result.structured["authorization"] is None
 
 
-async def test_empty_or_structured_path_argument_is_refused(server: str, client: httpx.AsyncClient) -> None:
+async def test_empty_or_structured_path_argument_is_refused(server: str, client: UpstreamClient) -> None:
     backend = make_backend(client, server + "/echo/{id}", required=("id",))
     for bad in ["", {"a": 1}, ["x"], True, None]:
         with pytest.raises(InvalidParams):
             await backend.invoke({"id": bad}, {})
 
 
-async def test_backend_4xx_is_a_tool_error_result(server: str, client: httpx.AsyncClient) -> None:
+async def test_backend_4xx_is_a_tool_error_result(server: str, client: UpstreamClient) -> None:
     notes: dict[str, Any] = {}
     result = await make_backend(client, server + "/missing").invoke({}, notes)
     assert result.is_error
@@ -142,28 +143,28 @@ async def test_backend_4xx_is_a_tool_error_result(server: str, client: httpx.Asy
     assert notes["backend_status"] == 404
 
 
-async def test_backend_5xx_is_a_bad_response_without_its_body(server: str, client: httpx.AsyncClient) -> None:
+async def test_backend_5xx_is_a_bad_response_without_its_body(server: str, client: UpstreamClient) -> None:
     with pytest.raises(BackendBadResponse) as caught:
         await make_backend(client, server + "/fail").invoke({}, {})
     assert "stack trace" not in str(caught.value) + str(caught.value.data)
 
 
-async def test_redirects_are_not_followed(server: str, client: httpx.AsyncClient) -> None:
+async def test_redirects_are_not_followed(server: str, client: UpstreamClient) -> None:
     with pytest.raises(BackendBadResponse):
         await make_backend(client, server + "/redirect").invoke({}, {})
 
 
-async def test_response_over_the_size_limit_is_refused(server: str, client: httpx.AsyncClient) -> None:
+async def test_response_over_the_size_limit_is_refused(server: str, client: UpstreamClient) -> None:
     with pytest.raises(BackendBadResponse, match="too large"):
         await make_backend(client, server + "/big", max_bytes=1000).invoke({}, {})
 
 
-async def test_malformed_json_is_a_bad_response(server: str, client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_a_bad_response(server: str, client: UpstreamClient) -> None:
     with pytest.raises(BackendBadResponse, match="malformed"):
         await make_backend(client, server + "/garbage").invoke({}, {})
 
 
-async def test_slow_drip_is_cut_at_the_total_deadline(server: str, client: httpx.AsyncClient) -> None:
+async def test_slow_drip_is_cut_at_the_total_deadline(server: str, client: UpstreamClient) -> None:
     """A backend sending a byte every 100 ms never trips a per-read timeout; the total deadline cuts it."""
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -172,11 +173,28 @@ async def test_slow_drip_is_cut_at_the_total_deadline(server: str, client: httpx
     assert loop.time() - started < 5  # far below the 10 s the drip would take
 
 
-async def test_unreachable_backend_is_a_bad_response(client: httpx.AsyncClient) -> None:
+async def test_unreachable_backend_is_a_bad_response(client: UpstreamClient) -> None:
     with pytest.raises(BackendBadResponse, match="unreachable"):
         await make_backend(client, "http://127.0.0.1:9/nothing").invoke({}, {})
 
 
-def test_url_placeholder_must_be_a_required_argument(client: httpx.AsyncClient) -> None:
+def test_url_placeholder_must_be_a_required_argument(client: UpstreamClient) -> None:
     with pytest.raises(ConfigError, match="required"):
         make_backend(client, "http://127.0.0.1:9/items/{id}")
+
+
+async def test_dropped_connection_is_a_bad_response_not_a_timeout(client: UpstreamClient) -> None:
+    """A backend that accepts and then hangs up must not be reported as slow."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(BackendBadResponse):
+            await make_backend(client, f"http://127.0.0.1:{port}/x").invoke({}, {})
+    finally:
+        server.close()
+        await server.wait_closed()
