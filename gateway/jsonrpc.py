@@ -8,15 +8,13 @@ become -32700 or -32600 here, before any other code sees them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import GatewayError, InvalidRequest, ParseError, as_gateway_error, error_object
+from gateway.jsoncodec import DecodeError, dumps, loads
 
 log = logging.getLogger("callgate.jsonrpc")
 
@@ -34,33 +32,22 @@ class Request:
 
 Call = Callable[[Request], Awaitable[Any]]
 
-#: An escape in the surrogate range (\uD800-\uDFFF): the only way JSON text can hold a string that is not Unicode.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
-
 
 def decode(body: bytes, max_depth: int) -> Any:
     """Parse a request body, refusing anything that is not plain, finite, reasonably shaped JSON."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ParseError(data={"detail": "body is not valid UTF-8"}) from None
-    try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise InvalidRequest(data={"detail": f"JSON nested deeper than {max_depth} levels"}) from None
-    except ValueError:
+        value = loads(body)
+    except DecodeError as exc:
+        if "depth limit" in str(exc):
+            raise InvalidRequest(data={"detail": f"JSON nested deeper than {max_depth} levels"}) from None
         raise ParseError(data={"detail": "body is not valid JSON"}) from None
     if _deeper_than(value, max_depth):
         raise InvalidRequest(data={"detail": f"JSON nested deeper than {max_depth} levels"})
-    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
-        # json.loads accepts a lone "\ud800", but such a string can be neither echoed (as an id or a
-        # tool name) nor written to the audit trail as UTF-8, so it is refused here.
-        raise ParseError(data={"detail": "JSON string holds an unpaired surrogate"})
     return value
 
 
 def encode(message: Any) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return dumps(message)
 
 
 def parse_request(message: Any) -> Request:
@@ -120,25 +107,6 @@ def salvage_id(message: Any) -> Id:
         if isinstance(candidate, str | int) and not isinstance(candidate, bool):
             return candidate
     return None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError("number out of range")
-    return value
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

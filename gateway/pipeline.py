@@ -9,13 +9,13 @@ a single handler.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.auth import Principal
+from gateway.jsoncodec import dumps
 
 if TYPE_CHECKING:
     from gateway.tools import Tool
@@ -49,7 +49,7 @@ class ToolResult:
     @classmethod
     def from_value(cls, value: Any, *, is_error: bool = False) -> ToolResult:
         """A result for a JSON value: text for the model, structured content when it is an object."""
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = value if isinstance(value, str) else dumps(value).decode()
         structured = value if isinstance(value, dict) else None
         return cls(content=[{"type": "text", "text": text}], structured=structured, is_error=is_error)
 

@@ -11,7 +11,6 @@ never blocks on disk. If the write fails, every caller in that batch gets
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import queue
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gateway.errors import AuditUnavailable
+from gateway.jsoncodec import dumps
 
 log = logging.getLogger("callgate.audit")
 
@@ -53,7 +53,7 @@ class AuditWriter:
         """Return once ``record`` is durable; raise :class:`AuditUnavailable` if it cannot be."""
         if not self.running or self._loop is None:
             raise AuditUnavailable()
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n"
+        line = dumps(record) + b"\n"
         done: asyncio.Future[None] = self._loop.create_future()
         self._inbox.put((line, done))
         await done

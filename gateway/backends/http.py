@@ -10,7 +10,6 @@ size limit, and the whole exchange is bounded by the tool's deadline.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -21,6 +20,7 @@ from yarl import URL
 from gateway.backends.client import UpstreamClient
 from gateway.config import ConfigError, HttpBackendSpec, ToolSpec
 from gateway.errors import BackendBadResponse, BackendTimeout, InvalidParams
+from gateway.jsoncodec import DecodeError, dumps, loads
 from gateway.pipeline import ToolResult
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -51,7 +51,7 @@ class HttpBackend:
         url = URL(self._url(arguments), encoded=True)
         rest = {k: v for k, v in arguments.items() if k not in self._path_names}
         params = _query(rest) if self._args_in == "query" and rest else None
-        body = json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode() if self._args_in == "json" else None
+        body = dumps(rest) if self._args_in == "json" else None
         try:
             async with (
                 asyncio.timeout(self._timeout),
@@ -117,7 +117,7 @@ def _query(arguments: dict[str, Any]) -> list[tuple[str, str]]:
             if isinstance(item, bool):
                 pairs.append((key, "true" if item else "false"))
             elif isinstance(item, dict | list):
-                pairs.append((key, json.dumps(item, separators=(",", ":"))))
+                pairs.append((key, dumps(item).decode()))
             else:
                 pairs.append((key, str(item)))
     return pairs
@@ -126,7 +126,7 @@ def _query(arguments: dict[str, Any]) -> list[tuple[str, str]]:
 def _decode(content_type: str, body: bytes) -> Any:
     if "json" in content_type:
         try:
-            return json.loads(body)
-        except ValueError:
+            return loads(body)
+        except DecodeError:
             raise BackendBadResponse("Backend sent malformed JSON") from None
     return body.decode("utf-8", errors="replace")

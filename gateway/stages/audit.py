@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.audit import AuditWriter
 from gateway.errors import as_gateway_error
+from gateway.jsoncodec import dumps_canonical
 from gateway.pipeline import Handler, ToolCall, ToolResult
 
 
@@ -67,8 +67,7 @@ class Audit:
 
 
 def _digest(arguments: dict[str, Any]) -> str:
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(dumps_canonical(arguments)).hexdigest()
 
 
 __all__ = ["Audit"]

@@ -29,6 +29,10 @@ async def hang(**_: Any) -> None:
     await asyncio.sleep(30)
 
 
+async def opaque(**_: Any) -> Any:
+    return {"handle": object()}
+
+
 def not_async() -> None:
     pass
 
@@ -67,3 +71,8 @@ def test_sync_or_missing_callable_is_a_config_error() -> None:
         backend_for(f"{__name__}:not_async")
     with pytest.raises(ConfigError, match="cannot import"):
         backend_for(f"{__name__}:nowhere")
+
+
+async def test_result_that_is_not_json_is_a_bad_response() -> None:
+    with pytest.raises(BackendBadResponse):
+        await backend_for(f"{__name__}:opaque").invoke({}, {})
