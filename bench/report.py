@@ -1,0 +1,239 @@
+"""The report: where and when it ran, the measurements, the ratios against P with the targets, stage costs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.load import LoadResult
+from bench.processes import REPO_ROOT
+from bench.runner import ScenarioResult, Settings
+
+# The issue's targets. They are judged here, in the benchmark, and never asserted by the test suite.
+THROUGHPUT_RATIO_MIN = 0.8  # G requests/s at 32 connections >= 0.8 x P's
+P50_RATIO_MAX = 1.3  # G p50 at 1 connection <= 1.3 x P's
+RSS_MAX_MB = 250.0  # per gateway worker
+BASELINE = "P"
+NOISY_SHARE = 0.10  # other processes using more than a tenth of a core make a measurement suspect
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    settings: Settings
+    placement: str
+    audit_dir: Path
+    skipped: dict[str, str]  # scenario -> why it could not run here
+    steal_share: float  # hypervisor steal during the run, as a share of all the machine's CPU time
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def cpu_model() -> str:
+    for line in _read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def ram_gib() -> str:
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return "unknown"
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the mount holding ``path``: an fsync on tmpfs costs nothing, on a disk it is the audit's floor."""
+    best, kind = "", "unknown"
+    resolved = str(path.resolve())
+    for line in _read("/proc/mounts").splitlines():
+        fields = line.split()
+        if len(fields) < 3 or len(fields[1]) < len(best):
+            continue
+        if resolved == fields[1] or resolved.startswith(fields[1].rstrip("/") + "/"):
+            best, kind = fields[1], fields[2]
+    return kind
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain").strip() else "")
+
+
+def wrk_version() -> str:
+    try:
+        completed = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "not installed"
+    return (completed.stdout + completed.stderr).split("Copyright")[0].strip()
+
+
+def versions() -> str:
+    found = []
+    for name in ("uvicorn", "starlette", "aiohttp", "httpx", "uvloop", "httptools"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (absent)")
+    return ", ".join(found)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _failures(load: LoadResult) -> str:
+    if not load.failures:
+        return "0"
+    parts = [("non-2xx", load.non_2xx), ("wrong body", load.bad_bodies), ("socket errors", load.socket_errors)]
+    return "**" + ", ".join(f"{n} {label}" for label, n in parts if n) + "**"
+
+
+def _foreign(share: float) -> str:
+    text = f"{100 * share:.0f} %"
+    return f"**{text}**" if share > NOISY_SHARE else text
+
+
+def _memory(result: ScenarioResult) -> str:
+    def one(name: str, mb: float | None) -> str:
+        mark = "*" if name == result.under_test else ""
+        return f"{name}{mark} {mb:.0f}" if mb is not None else f"{name}{mark} ?"
+
+    return ", ".join(one(name, mb) for name, mb in result.peak_rss_mb.items())
+
+
+def measurements_table(results: list[ScenarioResult]) -> str:
+    rows = [
+        "| scenario | connections | requests/s | p50 ms | p99 ms | server CPU busy | server CPU µs per request "
+        "| other processes' CPU | failures | peak RSS MB per process |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for result in results:
+        for measured in (result.loaded, result.single):
+            load = measured.load
+            rows.append(
+                f"| {result.scenario.name} | {load.connections} | {load.rps:,.0f} | {_ms(load.p50_ms)} "
+                f"| {_ms(load.p99_ms)} | {100 * measured.server_busy:.0f} % | {measured.server_us_per_request:,.0f} "
+                f"| {_foreign(measured.foreign_share)} | {_failures(load)} | {_memory(result)} |"
+            )
+    return "\n".join(rows)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def ratios_table(results: list[ScenarioResult]) -> str:
+    baseline = next((r for r in results if r.scenario.name == BASELINE), None)
+    if baseline is None:
+        return f"(no ratios: scenario {BASELINE} was not run)"
+    rows = [
+        f"| scenario | throughput / {BASELINE}'s | target | p50 at 1 connection / {BASELINE}'s | target "
+        "| peak RSS of the server under test | target |",
+        "| --- | ---: | --- | ---: | --- | ---: | --- |",
+    ]
+    for result in results:
+        if result is baseline:
+            continue
+        loaded, single = result.loaded.load, result.single.load
+        base_loaded, base_single = baseline.loaded.load, baseline.single.load
+        throughput = loaded.rps / base_loaded.rps if base_loaded.rps else float("nan")
+        latency = single.p50_ms / base_single.p50_ms if base_single.p50_ms else float("nan")
+        rss = result.peak_rss_mb.get(result.under_test)
+        rss_text = f"{rss:.0f} MB" if rss is not None else "?"
+        if result.scenario.is_gateway:
+            targets = [
+                f"≥ {THROUGHPUT_RATIO_MIN} {_met(throughput >= THROUGHPUT_RATIO_MIN)}",
+                f"≤ {P50_RATIO_MAX} {_met(latency <= P50_RATIO_MAX)}",
+                f"≤ {RSS_MAX_MB:.0f} MB {_met(rss is not None and rss <= RSS_MAX_MB)}",
+            ]
+        else:
+            targets = ["(none)"] * 3
+        rows.append(
+            f"| {result.scenario.name} | {throughput:.2f} | {targets[0]} | {latency:.2f} | {targets[1]} "
+            f"| {rss_text} | {targets[2]} |"
+        )
+    return "\n".join(rows)
+
+
+def stage_table(costs: list[dict[str, Any]] | None) -> str:
+    if costs is None:
+        return "(not measured: --no-stages)"
+    rows = ["| stage | what is measured | µs per call |", "| --- | --- | ---: |"]
+    rows += [f"| {c['stage']} | {c['measured']} | {c['us_per_call']:,.1f} |" for c in costs]
+    return "\n".join(rows)
+
+
+def render(results: list[ScenarioResult], costs: list[dict[str, Any]] | None, info: RunInfo) -> str:
+    settings = info.settings
+    generator = f"wrk ({wrk_version()}, one thread)" if settings.generator == "wrk" else "built-in asyncio generator"
+    lines = [
+        "# callgate benchmark",
+        "",
+        "Written by `make bench` (`python -m bench`); every run replaces this file.",
+        "",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- commit: {git_commit()}",
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {ram_gib()} RAM, "
+        f"Linux {platform.release()}, Python {platform.python_version()}",
+        f"- stack: {versions()}",
+        f"- load: {generator}, {settings.connections} connections and 1 connection, "
+        f"{settings.duration_s} s per measurement after a {settings.warmup_s} s warm-up, loopback",
+        f"- placement: {info.placement}",
+        f"- audit segments of G on {filesystem_of(info.audit_dir)} (fsync on, as shipped)",
+        f"- hypervisor steal during the run: {100 * info.steal_share:.1f} % of the CPU time "
+        "(above a few percent, a neighbouring VM slowed this one and the figures are suspect)",
+        "",
+        "## Scenarios",
+        "",
+        *[f"- **{r.scenario.name}**: {r.scenario.description}" for r in results],
+        *[f"- **{name}**: skipped, {why}" for name, why in info.skipped.items()],
+        "",
+        "## Throughput and latency",
+        "",
+        'Every request is `tools/call crm.get_customer {"customer_id": "C1001"}` or, for B1, its backend request.',
+        "Failures count non-2xx answers, answers whose body is not the expected result, and socket errors.",
+        "Server CPU is the user + system time of the server under test during the measurement:",
+        "busy near 100 % means it, not the load generator or the backend, set the pace.",
+        "Other processes' CPU is what the machine spent outside the benchmark's own processes, in share of one core;",
+        f"above {100 * NOISY_SHARE:.0f} % (bold) another job competed for the cores and the row is suspect.",
+        "Peak RSS is VmHWM over the scenario's whole life; `*` marks the server under test.",
+        "",
+        measurements_table(results),
+        "",
+        f"## Against {BASELINE}",
+        "",
+        "Throughput at the full connection count; latency at one connection, where nothing queues.",
+        "",
+        ratios_table(results),
+        "",
+        "## Stage costs",
+        "",
+        "Per-call work of each stage, in process, no network (`python -m bench.stages`), on the server core.",
+        "The pipeline rows run every stage on an in-process tool; the app rows add what the ASGI app does around",
+        "it (edge middleware, routing, the /rpc endpoint, authentication, JSON-RPC). What G's CPU per request",
+        "adds to the app row is uvicorn's HTTP handling and the upstream call.",
+        "",
+        stage_table(costs),
+        "",
+    ]
+    profiled = [r for r in results if r.hot_spots]
+    if profiled:
+        lines += ["## Hot spots (py-spy, loaded measurement)", ""]
+        for result in profiled:
+            lines += [f"### {result.scenario.name} ({result.under_test})", "", str(result.hot_spots), ""]
+    return "\n".join(lines)
