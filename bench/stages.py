@@ -284,7 +284,7 @@ async def app_costs(config: Config, key: str) -> list[Cost]:
         if sent[0].get("status") != 200 or b'"isError":false' not in sent[-1].get("body", b""):
             raise RuntimeError(f"the app answered wrongly: {sent}")
 
-    async with app.router.lifespan_context(app):
+    async with app.lifespan():
         label = "audit fsync" if config.gateway.audit.fsync else "audit without fsync"
         return [
             Cost("app (ASGI)", f"POST /rpc tools/call clock.now, one at a time, {label}", await async_us(once)),

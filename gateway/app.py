@@ -6,12 +6,13 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.audit import AuditWriter
 from gateway.backends import UpstreamClient
@@ -22,9 +23,38 @@ from gateway.mcp import McpEndpoint
 from gateway.rpc import RpcEndpoint
 from gateway.runtime import RuntimeHolder, build_runtime
 from gateway.sessions import MemorySessionStore
+from gateway.transport import endpoint
 
 
-def create_app(config: Config) -> Starlette:
+class Routes:
+    """Exact paths to pure ASGI endpoints (the tool-call hot path); everything else to ``fallback``."""
+
+    def __init__(self, endpoints: dict[str, ASGIApp], fallback: ASGIApp) -> None:
+        self._endpoints = endpoints
+        self._fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = self._endpoints.get(scope["path"]) if scope["type"] == "http" else None
+        await (target or self._fallback)(scope, receive, send)
+
+
+class Gateway:
+    """The ASGI application callgate serves."""
+
+    def __init__(self, app: ASGIApp, starlette: Starlette, holder: RuntimeHolder) -> None:
+        self._app = app
+        self._starlette = starlette
+        self.holder = holder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Start and stop the shared clients without a server (for in-process use)."""
+        return self._starlette.router.lifespan_context(self._starlette)
+
+
+def create_app(config: Config) -> Gateway:
     """The gateway for ``config``; compiles everything now, so a bad configuration fails here."""
     server = config.gateway.server
     http_client = UpstreamClient()
@@ -50,23 +80,25 @@ def create_app(config: Config) -> Starlette:
         body = {"status": "ready" if ready else "not ready", "config_version": holder.current.config.version}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    return Starlette(
-        routes=[
-            Route("/mcp", McpEndpoint(holder, dispatcher, sessions).handle, methods=["GET", "POST", "DELETE"]),
-            Route("/rpc", RpcEndpoint(holder, dispatcher).handle, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-        ],
-        middleware=[
-            Middleware(RequestId),
-            Middleware(LastResort),
-            Middleware(BodyLimit, max_bytes=server.max_body_bytes),
-            Middleware(OriginCheck, allowed=server.allowed_origins),
-        ],
+    starlette = Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])],
         lifespan=lifespan,
     )
+    app: ASGIApp = Routes(
+        {
+            "/rpc": endpoint(RpcEndpoint(holder, dispatcher).handle, methods=("POST",)),
+            "/mcp": endpoint(McpEndpoint(holder, dispatcher, sessions).handle, methods=("GET", "POST", "DELETE")),
+        },
+        fallback=starlette,
+    )
+    # The edge, outermost first. Each is a pure ASGI middleware that passes other scopes through.
+    app = OriginCheck(app, allowed=server.allowed_origins)
+    app = BodyLimit(app, max_bytes=server.max_body_bytes)
+    app = LastResort(app)
+    app = RequestId(app)
+    return Gateway(app, starlette, holder)
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> Gateway:
     """Factory for ``uvicorn --factory`` and multi-worker serving: config from ``CALLGATE_CONFIG_DIR``."""
     return create_app(load_config(Path(os.environ.get("CALLGATE_CONFIG_DIR", default_config_dir()))))

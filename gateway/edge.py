@@ -6,6 +6,7 @@ body is parsed, with a JSON-RPC error body so that every client can read it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -43,13 +44,20 @@ class RequestId:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Ids need to be unique, not secret: a random per-process prefix and a counter cost
+        # nothing, where drawing fresh random bytes for every request is a system call.
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        request_id = given.decode() if given is not None and _REQUEST_ID.match(given) else secrets.token_hex(8)
+        if given is not None and _REQUEST_ID.match(given):
+            request_id = given.decode()
+        else:
+            request_id = f"{self._prefix}{next(self._counter):08x}"
         scope.setdefault("state", {})["request_id"] = request_id
         encoded = request_id.encode()
 

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from gateway.auth import Principal
 from gateway.dispatcher import PROTOCOL_VERSIONS, Dispatcher, RequestContext
 from gateway.errors import GatewayError, InvalidRequest, MethodNotFound
 from gateway.jsonrpc import answer, failure, parse_request, salvage_id
 from gateway.runtime import RuntimeHolder
 from gateway.sessions import Session, SessionStore
-from gateway.transport import authenticate, error_response, json_response, read_json, request_id_of
+from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json, request_id_of
 
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"

@@ -37,6 +37,19 @@ class ToolCall:
     #: Facts stages note for the audit record (backend status, findings); never argument values.
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    def with_tool(self, tool: Tool) -> ToolCall:
+        """This call, resolved to ``tool``; built directly because dataclasses.replace is slow on a hot path."""
+        return ToolCall(
+            self.request_id,
+            self.principal,
+            self.tool_name,
+            self.arguments,
+            self.transport,
+            self.params_error,
+            tool,
+            self.notes,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:

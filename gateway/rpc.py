@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from gateway.dispatcher import Dispatcher, RequestContext
 from gateway.errors import GatewayError
 from gateway.jsonrpc import Request as RpcRequest
 from gateway.jsonrpc import answer, answer_batch
 from gateway.runtime import RuntimeHolder
-from gateway.transport import authenticate, error_response, json_response, read_json, request_id_of
+from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json, request_id_of
 
 
 class RpcEndpoint:

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Route
 
+from gateway.app import Routes
 from gateway.auth import ApiKeyAuthenticator
 from gateway.auth.apikeys import hash_key
 from gateway.config import ApiKeyEntry, ServerSettings
@@ -27,6 +27,7 @@ from gateway.errors import InvalidParams
 from gateway.jsonrpc import Params
 from gateway.rpc import RpcEndpoint
 from gateway.serving import serve_in_thread
+from gateway.transport import endpoint as asgi_endpoint
 from tests.conftest import RunningGateway
 
 SPEC_KEY = "spec-client-key-0123456789"
@@ -114,7 +115,7 @@ def spec_url() -> Iterator[str]:
     )
     holder = _SpecHolder(runtime)
     endpoint = RpcEndpoint(holder, SpecDispatcher(holder))  # type: ignore[arg-type]
-    app = Starlette(routes=[Route("/rpc", endpoint.handle, methods=["POST"])])
+    app = Routes({"/rpc": asgi_endpoint(endpoint.handle, methods=("POST",))}, fallback=Starlette())
     with serve_in_thread(app) as url:
         yield f"{url}/rpc"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
@@ -31,16 +31,18 @@ class HttpBackend:
     def __init__(self, spec: ToolSpec, backend: HttpBackendSpec, client: UpstreamClient) -> None:
         self._client = client
         self._method = backend.method
-        self._template = backend.url
         self._args_in = backend.args
         self._headers = dict(backend.headers)
         if backend.args == "json":
             self._headers.setdefault("Content-Type", "application/json")
         self._max_bytes = backend.max_response_bytes
         self._timeout = spec.timeout_s
-        self._path_names = tuple(_PLACEHOLDER.findall(backend.url))
-        target = urlsplit(_PLACEHOLDER.sub("x", backend.url))
-        self._origin = (target.scheme, target.netloc)
+        # The template split once: literal, name, literal, name, ..., literal. The schema keeps
+        # placeholders out of the scheme and host, and every filled segment is percent-encoded
+        # (no "/", "?", "#", "@" or ":" survives), so an argument can never reach the authority.
+        self._parts = _PLACEHOLDER.split(backend.url)
+        self._path_names = tuple(self._parts[1::2])
+        self._static_url = None if self._path_names else URL(backend.url, encoded=True)
         required = set(spec.input_schema.get("required", ()))
         missing = [name for name in self._path_names if name not in required]
         if missing:
@@ -48,8 +50,8 @@ class HttpBackend:
 
     async def invoke(self, arguments: dict[str, Any], notes: dict[str, Any]) -> ToolResult:
         # encoded=True: the URL is sent exactly as built; yarl would otherwise decode %2E%2E and drop dot segments.
-        url = URL(self._url(arguments), encoded=True)
-        rest = {k: v for k, v in arguments.items() if k not in self._path_names}
+        url = self._static_url or URL(self._url(arguments), encoded=True)
+        rest = {k: v for k, v in arguments.items() if k not in self._path_names} if arguments else arguments
         params = _query(rest) if self._args_in == "query" and rest else None
         body = dumps(rest) if self._args_in == "json" else None
         try:
@@ -68,19 +70,20 @@ class HttpBackend:
         return self._result(response.status, response.headers.get("Content-Type", ""), payload)
 
     def _url(self, arguments: dict[str, Any]) -> str:
-        def fill(match: re.Match[str]) -> str:
-            return _path_segment(match.group(1), arguments.get(match.group(1)))
-
-        url = _PLACEHOLDER.sub(fill, self._template)
-        target = urlsplit(url)
-        if (target.scheme, target.netloc) != self._origin:  # cannot happen with encoded segments; kept as a guard
-            raise InvalidParams("Arguments would change the backend host")
-        return url
+        parts = self._parts
+        filled = [parts[0]]
+        for index in range(1, len(parts), 2):
+            filled.append(_path_segment(parts[index], arguments.get(parts[index])))
+            filled.append(parts[index + 1])
+        return "".join(filled)
 
     async def _read_limited(self, response: aiohttp.ClientResponse) -> bytes:
         """The body, decompressed, refused as soon as it passes the limit (a compressed bomb included)."""
-        if response.content_length is not None and response.content_length > self._max_bytes:
+        declared = response.content_length
+        if declared is not None and declared > self._max_bytes:
             raise BackendBadResponse("Backend response too large")
+        if declared is not None and "Content-Encoding" not in response.headers:
+            return await response.read()  # the declared length is what arrives: already within the limit
         body = bytearray()
         async for chunk in response.content.iter_chunked(65_536):
             body += chunk

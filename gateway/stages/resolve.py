@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from gateway.errors import InvalidParams
 from gateway.pipeline import Handler, ToolCall, ToolResult
 from gateway.tools import ToolRegistry
@@ -19,4 +17,4 @@ class Resolve:
         tool = self._registry.get(call.tool_name)
         if tool is None:
             raise InvalidParams("Unknown tool", data={"tool": call.tool_name[:128]})
-        return await call_next(replace(call, tool=tool))
+        return await call_next(call.with_tool(tool))
