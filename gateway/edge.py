@@ -85,8 +85,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await send_error(send, 413, self._error())
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await send_error(send, 413, self._error())
+                return
+            # The server delivers exactly the declared length, so there is nothing left to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False
