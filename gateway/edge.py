@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import GatewayError, InternalError, InvalidRequest, error_object
+from gateway.errors import GatewayError, InternalError, InvalidRequest, PayloadTooLarge, error_object
 from gateway.jsonrpc import encode
 
 log = logging.getLogger("callgate.edge")
@@ -69,12 +69,12 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """413 for a body over ``max_bytes``: at once by Content-Length, or as soon as a stream passes it."""
+    """413 for a body over ``max_bytes``: at once by Content-Length, or as soon as a stream passes it.
+
+    A streamed body that passes the limit raises :class:`PayloadTooLarge` from ``receive``; the
+    endpoint reading it answers with that refusal (or, failing that, :class:`LastResort` does).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -93,7 +93,6 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -101,23 +100,13 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge()
+                    raise self._error()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        await self.app(scope, limited_receive, send)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await send_error(send, 413, self._error())
-
-    def _error(self) -> GatewayError:
-        return InvalidRequest("Request body too large", data={"max_bytes": self.max_bytes})
+    def _error(self) -> PayloadTooLarge:
+        return PayloadTooLarge(data={"max_bytes": self.max_bytes})
 
 
 class OriginCheck:
@@ -141,7 +130,7 @@ class OriginCheck:
 
 
 class LastResort:
-    """Turns a fault that escaped every handler into a JSON-RPC -32603, with no internals shown.
+    """Answers a refusal or fault that escaped every handler; a fault becomes -32603 with no internals shown.
 
     The traceback goes to the log with the request id; the caller sees only the id.
     """
@@ -163,6 +152,9 @@ class LastResort:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except GatewayError as refusal:  # a refusal raised outside any endpoint, e.g. by BodyLimit
+            if not started:
+                await send_error(send, refusal.http_status, refusal)
         except Exception:
             request_id = scope.get("state", {}).get("request_id", "-")
             log.exception("unhandled fault serving %s (request %s)", scope.get("path", "?")[:100], request_id)

@@ -10,6 +10,7 @@ metrics and logs) and the HTTP status of a response that carries it alone.
     │   ├── ParseError             -32700 protocol.parse
     │   │   └── UnsupportedMediaType -32700 protocol.parse    (HTTP 415)
     │   ├── InvalidRequest         -32600 protocol.invalid_request
+    │   │   └── PayloadTooLarge    -32600 protocol.invalid_request (HTTP 413)
     │   ├── MethodNotFound         -32601 protocol.method_not_found
     │   └── InvalidParams          -32602 protocol.invalid_params
     │       └── SchemaInvalid      -32602 schema.invalid
@@ -77,6 +78,13 @@ class InvalidRequest(ProtocolError):
     code = -32600
     reason = "protocol.invalid_request"
     default_message = "Invalid Request"
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The request body is over the configured maximum; refused before it is parsed."""
+
+    http_status = 413
+    default_message = "Request body too large"
 
 
 class MethodNotFound(ProtocolError):
