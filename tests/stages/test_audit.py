@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.audit import AuditWriter
+from gateway.auth import Principal
+from gateway.errors import AuditUnavailable
+from gateway.pipeline import ToolCall, ToolResult, compose
+from gateway.stages import Audit
 from tests.conftest import RunningGateway
 
 #: Sent as an argument value in every call below; it must never reach the audit trail.
@@ -110,3 +116,18 @@ def test_malformed_tools_call_is_refused_and_audited(gateway: RunningGateway, pa
     records = gateway.audit_records()
     assert len(records) == 1
     assert (records[0]["decision"], records[0]["reason"]) == ("refused", "protocol.invalid_params")
+
+
+async def test_call_is_refused_when_its_record_cannot_be_written(tmp_path: Path) -> None:
+    """Fail closed: the backend answered, but without a durable record the caller gets no result."""
+    writer = AuditWriter(tmp_path)
+    await writer.start()
+    await writer.close()  # the audit trail is gone
+    principal = Principal("bot", "acme", ("support-agent",), method="api_key")
+    call = ToolCall(request_id="r1", principal=principal, tool_name="t", arguments={}, transport="rpc")
+
+    async def backend(_: ToolCall) -> ToolResult:
+        return ToolResult.from_value({"ok": True})
+
+    with pytest.raises(AuditUnavailable):
+        await compose([Audit(writer, "v1")], backend)(call)
