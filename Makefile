@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint serve bench policy-test redis clean
+.PHONY: demo test lint serve bench policy-check redis clean
 
 # The runtime install, enough for the demo and for serving.
 $(VENV)/.installed: pyproject.toml
@@ -36,8 +36,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check gateway agent_runtime tests bench
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-test redis lint
+test: $(VENV)/.installed-test redis lint policy-check
 	$(BIN)/python -m pytest
+
+# The shipped policy files must pass their own checks and the security team's test table.
+policy-check: $(VENV)/.installed
+	$(BIN)/callgate policy check
+	$(BIN)/callgate policy test policies/tests.yaml
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench

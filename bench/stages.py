@@ -27,6 +27,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import Message
 
+from bench.policy_costs import authenticate_rows, authorize_rows
 from gateway.app import create_app
 from gateway.audit import AuditWriter
 from gateway.auth import ApiKeyAuthenticator, Principal
@@ -310,6 +311,8 @@ def measure(repo_root: Path) -> list[Cost]:
     config = load_config(repo_root)
     key = read_demo_keys(repo_root)["support-agent"]
     costs, principal = sync_costs(config, key)
+    growing = authenticate_rows(config, key) + authorize_rows(repo_root)
+    costs += [Cost(stage, measured, us) for stage, measured, us in growing]
     try:
         import uvloop
     except ImportError:

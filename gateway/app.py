@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.admin import AdminEndpoints
 from gateway.audit import AuditWriter
+from gateway.auth.metadata import WELL_KNOWN_PATH, metadata_endpoint
 from gateway.backends import UpstreamClient
 from gateway.config import Config, default_config_dir, load_config
 from gateway.dispatcher import Dispatcher
 from gateway.edge import BodyLimit, LastResort, OriginCheck, RequestId
 from gateway.mcp import McpEndpoint
+from gateway.metrics import Metrics
+from gateway.reload import Reloader
 from gateway.rpc import RpcEndpoint
 from gateway.runtime import RuntimeHolder, build_runtime
 from gateway.sessions import MemorySessionStore
@@ -41,10 +45,14 @@ class Routes:
 class Gateway:
     """The ASGI application callgate serves."""
 
-    def __init__(self, app: ASGIApp, starlette: Starlette, holder: RuntimeHolder) -> None:
+    def __init__(
+        self, app: ASGIApp, starlette: Starlette, holder: RuntimeHolder, reloader: Reloader, metrics: Metrics
+    ) -> None:
         self._app = app
         self._starlette = starlette
         self.holder = holder
+        self.reloader = reloader
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
@@ -54,12 +62,19 @@ class Gateway:
         return self._starlette.router.lifespan_context(self._starlette)
 
 
-def create_app(config: Config) -> Gateway:
-    """The gateway for ``config``; compiles everything now, so a bad configuration fails here."""
+def create_app(config: Config, env: Mapping[str, str] | None = None) -> Gateway:
+    """The gateway for ``config``; compiles everything now, so a bad configuration fails here.
+
+    ``env`` is the environment ``config`` was loaded with; reloads use it too (default: the process's).
+    """
     server = config.gateway.server
     http_client = UpstreamClient()
     audit = AuditWriter(config.gateway.audit.dir, fsync=config.gateway.audit.fsync)
-    holder = RuntimeHolder(build_runtime(config, http_client, audit))
+    metrics = Metrics()
+    holder = RuntimeHolder(build_runtime(config, http_client, audit, metrics))
+    metrics.config_in_force(config.version)
+    reloader = Reloader(holder, lambda new: build_runtime(new, http_client, audit, metrics), audit, metrics, env)
+    admin = AdminEndpoints(holder, reloader, audit)
     dispatcher = Dispatcher(holder)
     sessions = MemorySessionStore(idle_s=server.session_idle_s, max_sessions=server.max_sessions)
 
@@ -67,7 +82,8 @@ def create_app(config: Config) -> Gateway:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await audit.start()
         try:
-            yield
+            async with reloader.triggers(watch=server.watch_config):
+                yield
         finally:
             await audit.close()
             await http_client.aclose()
@@ -80,14 +96,30 @@ def create_app(config: Config) -> Gateway:
         body = {"status": "ready" if ready else "not ready", "config_version": holder.current.config.version}
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    async def metrics_endpoint(request: Request) -> Response:
+        # Unauthenticated, as Prometheus scrapes expect: labels hold tool names and reasons, never who called.
+        return Response(metrics.exposition(), media_type=metrics.content_type)
+
     starlette = Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])],
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            # RFC 9728 metadata when JWT issuers are configured (404 otherwise), read from the runtime in force.
+            Route(
+                WELL_KNOWN_PATH + "{suffix:path}",
+                metadata_endpoint(lambda: holder.current.config.gateway),
+                methods=["GET"],
+            ),
+        ],
         lifespan=lifespan,
     )
     app: ASGIApp = Routes(
         {
             "/rpc": endpoint(RpcEndpoint(holder, dispatcher).handle, methods=("POST",)),
             "/mcp": endpoint(McpEndpoint(holder, dispatcher, sessions).handle, methods=("GET", "POST", "DELETE")),
+            "/admin/policy/reload": endpoint(admin.reload_policy, methods=("POST",)),
+            "/admin/policy/explain": endpoint(admin.explain_policy, methods=("POST",)),
         },
         fallback=starlette,
     )
@@ -96,7 +128,7 @@ def create_app(config: Config) -> Gateway:
     app = BodyLimit(app, max_bytes=server.max_body_bytes)
     app = LastResort(app)
     app = RequestId(app)
-    return Gateway(app, starlette, holder)
+    return Gateway(app, starlette, holder, reloader, metrics)
 
 
 def app_from_environment() -> Gateway:

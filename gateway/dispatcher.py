@@ -59,8 +59,9 @@ class Dispatcher:
 
     async def list_tools(self, params: Params, context: RequestContext) -> dict[str, Any]:
         runtime = self._holder.current
+        # "list": whether some call could be allowed, so a tool whose rules all carry conditions is listed.
         allowed = [
-            tool.listing for tool in runtime.tools if runtime.policy.allows(context.principal, tool.name, "call")
+            tool.listing for tool in runtime.tools if runtime.policy.allows(context.principal, tool.name, "list")
         ]
         return {"tools": allowed}
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.audit import AuditWriter
-from gateway.auth import ApiKeyAuthenticator
+from gateway.auth import Authenticator, build_authenticator
 from gateway.backends import UpstreamClient
 from gateway.config import Config
+from gateway.metrics import Metrics
 from gateway.pipeline import Handler, Stage, compose
 from gateway.policy import PolicyEngine
 from gateway.stages import Audit, Authorize, CheckOutput, Resolve, Validate, invoke
@@ -23,16 +24,19 @@ class Runtime:
     config: Config
     tools: ToolRegistry
     policy: PolicyEngine
-    authenticator: ApiKeyAuthenticator
+    authenticator: Authenticator
     call_tool: Handler
 
 
-def build_runtime(config: Config, http_client: UpstreamClient, audit: AuditWriter) -> Runtime:
+def build_runtime(
+    config: Config, http_client: UpstreamClient, audit: AuditWriter, metrics: Metrics | None = None
+) -> Runtime:
     """Compile ``config`` completely; raises ConfigError without side effects if any part is bad."""
     tools = ToolRegistry(config, http_client)
     policy = PolicyEngine(config, config.gateway.api_keys)
     stages: list[Stage] = [
-        Audit(audit, config.version),  # outermost: sees every outcome
+        # Outermost: sees every outcome. Metrics know this config's tools, so callers cannot mint labels.
+        Audit(audit, config.version, metrics.for_tools(config.tools) if metrics is not None else None),
         Resolve(tools),
         Authorize(policy),  # before validation: no schema hints for callers who may not call
         Validate(),
@@ -42,7 +46,7 @@ def build_runtime(config: Config, http_client: UpstreamClient, audit: AuditWrite
         config=config,
         tools=tools,
         policy=policy,
-        authenticator=ApiKeyAuthenticator(config.gateway.api_keys),
+        authenticator=build_authenticator(config.gateway),
         call_tool=compose(stages, invoke),
     )
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.auth import Principal
+from gateway.auth import Challenged, Principal
+from gateway.auth.authenticator import DEFAULT_CHALLENGE
 from gateway.errors import GatewayError, Unauthenticated, UnsupportedMediaType
 from gateway.jsonrpc import decode, encode, failure
 from gateway.runtime import Runtime
@@ -100,6 +101,9 @@ def endpoint(handle: Handler, methods: tuple[str, ...]) -> ASGIApp:
 
 
 def authenticate(request: Request, runtime: Runtime) -> Principal:
+    query = request.scope.get("query_string")
+    if query:  # the authenticator refuses a credential in the URL, even beside a valid header
+        return runtime.authenticator.authenticate(request.headers, query)
     return runtime.authenticator.authenticate(request.headers)
 
 
@@ -120,7 +124,8 @@ def error_response(error: GatewayError, request_id: Any = None, headers: dict[st
     """The HTTP response for a refusal that ends the whole request."""
     extra = dict(headers or {})
     if isinstance(error, Unauthenticated):
-        extra["WWW-Authenticate"] = 'Bearer realm="callgate"'
+        # With JWT issuers configured, the challenge points at the RFC 9728 metadata (gateway.auth.metadata).
+        extra["WWW-Authenticate"] = error.challenge if isinstance(error, Challenged) else DEFAULT_CHALLENGE
     return json_response(failure(request_id, error), status=error.http_status, headers=extra)
 
 

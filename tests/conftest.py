@@ -66,7 +66,7 @@ def start_gateway(
     def start(config_dir: Path = REPO_ROOT, **env: str) -> RunningGateway:
         audit_dir = tmp_path_factory.mktemp("audit")
         environment = {"CALLGATE_DEMO_BACKEND_URL": backend_url, "CALLGATE_AUDIT_DIR": str(audit_dir), **env}
-        app = create_app(load_config(config_dir, env=environment))
+        app = create_app(load_config(config_dir, env=environment), env=environment)
         context = serve_in_thread(app)
         url = context.__enter__()
         stack.append(context)

@@ -7,6 +7,7 @@ import click
 from gateway import __version__
 from gateway.cli.demo import demo, demo_backends
 from gateway.cli.keys import keys
+from gateway.cli.policy import policy
 from gateway.cli.serve import serve
 
 
@@ -20,3 +21,4 @@ main.add_command(serve)
 main.add_command(demo)
 main.add_command(demo_backends)
 main.add_command(keys)
+main.add_command(policy)

@@ -8,9 +8,14 @@ from gateway.config.model import (
     Config,
     GatewaySettings,
     HttpBackendSpec,
+    JwksSource,
+    JwtAlgorithm,
+    JwtClaimNames,
+    JwtIssuer,
     PythonBackendSpec,
     ServerSettings,
     ToolSpec,
+    VerificationKey,
 )
 
 __all__ = [
@@ -21,9 +26,14 @@ __all__ = [
     "ConfigError",
     "GatewaySettings",
     "HttpBackendSpec",
+    "JwksSource",
+    "JwtAlgorithm",
+    "JwtClaimNames",
+    "JwtIssuer",
     "PythonBackendSpec",
     "ServerSettings",
     "ToolSpec",
+    "VerificationKey",
     "default_config_dir",
     "load_config",
 ]

@@ -20,12 +20,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from gateway.config.interpolate import MissingVariable, interpolate
+from gateway.config.jwt_issuers import IssuerProblem, jwt_issuers
 from gateway.config.model import (
     ApiKeyEntry,
     AuditSettings,
     Config,
     GatewaySettings,
     HttpBackendSpec,
+    JwtIssuer,
     PythonBackendSpec,
     ServerSettings,
     ToolSpec,
@@ -109,6 +111,8 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
             allowed_origins=tuple(server.get("allowed_origins", ())),
             session_idle_s=float(server.get("session_idle_s", 3600)),
             max_sessions=server.get("max_sessions", 10_000),
+            watch_config=server.get("watch_config", True),
+            resource_uri=server.get("resource_uri"),
         ),
         api_keys=tuple(
             ApiKeyEntry(sha256=key["sha256"], subject=key["subject"], tenant=key["tenant"], roles=tuple(key["roles"]))
@@ -118,7 +122,18 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
             dir=audit_dir if audit_dir.is_absolute() else config_dir / audit_dir,
             fsync=audit.get("fsync", True),
         ),
+        jwt=_jwt_issuers(path, data, config_dir, env),
     )
+
+
+def _jwt_issuers(path: Path, data: dict[str, Any], config_dir: Path, env: Mapping[str, str]) -> tuple[JwtIssuer, ...]:
+    entries = data.get("principals", {}).get("jwt", [])
+    try:
+        return jwt_issuers(entries, config_dir, env, data.get("server", {}).get("resource_uri"))
+    except IssuerProblem as exc:
+        parts = ["principals", "jwt", *exc.where]
+        json_path = "$" + "".join(_path_part(p) for p in parts)
+        raise ConfigError(path, exc.message, json_path=json_path, line=_line_of(path, parts)) from None
 
 
 def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:

@@ -56,6 +56,54 @@ class ApiKeyEntry:
     roles: tuple[str, ...]
 
 
+#: The JWS algorithms callgate verifies; each belongs to one kind of key.
+JwtAlgorithm = Literal["HS256", "RS256", "ES256"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """A public key or shared secret, and the one algorithm it verifies: the key decides, never the token."""
+
+    algorithm: JwtAlgorithm
+    key: Any = field(repr=False)  # bytes for HS256, a cryptography public key for RS256 and ES256
+    kid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JwksSource:
+    """Where an issuer publishes its keys: a JWKS file (absolute path) or URL, fetched again when needed."""
+
+    location: str
+    is_url: bool
+    min_refresh_s: float = 60.0
+    max_age_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class JwtClaimNames:
+    """Which claims hold the principal; a dotted name (``act.sub``) reaches into an object claim."""
+
+    subject: str = "sub"
+    tenant: str = "tenant"
+    roles: str = "roles"
+    on_behalf_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JwtIssuer:
+    """One issuer whose bearer tokens are accepted, with its algorithms pinned to its keys."""
+
+    issuer: str
+    audience: str
+    algorithms: tuple[JwtAlgorithm, ...]
+    keys: tuple[VerificationKey, ...]
+    jwks: JwksSource | None = None
+    claims: JwtClaimNames = JwtClaimNames()
+    #: When set, every principal of this issuer is in this tenant and the tenant claim is not read.
+    tenant: str | None = None
+    leeway_s: float = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     max_body_bytes: int = 1_048_576
@@ -64,6 +112,10 @@ class ServerSettings:
     allowed_origins: tuple[str, ...] = ()
     session_idle_s: float = 3600.0
     max_sessions: int = 10_000
+    #: Reload when files under policies/ or tool_specs/ change (SIGHUP and the admin endpoint always work).
+    watch_config: bool = True
+    #: The gateway's own resource URI (RFC 9728): the audience JWTs must carry, and what its metadata names.
+    resource_uri: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +131,7 @@ class GatewaySettings:
     server: ServerSettings
     api_keys: tuple[ApiKeyEntry, ...]
     audit: AuditSettings
+    jwt: tuple[JwtIssuer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ outcome was the expected one and that each call left one audit record.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -23,7 +24,8 @@ from gateway.app import create_app
 from gateway.config import load_config
 from gateway.demo.backends import create_backend_app
 from gateway.demo.keys import read_demo_keys
-from gateway.serving import serve_in_task
+from gateway.demo.tokens import mint_demo_token
+from gateway.serving import new_event_loop, serve_in_task
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class Step:
     story: str
     key_override: str | None = field(default=None)
 
+
+#: An agent that authenticates with a JWT minted by the demo identity provider, not an API key.
+JWT_AGENT = "support (JWT)"
 
 STEPS = [
     Step("support-agent", "crm.get_customer", {"customer_id": "C1001"}, "allowed", "support looks a customer up"),
@@ -51,6 +56,20 @@ STEPS = [
         {"customer_id": "C1001", "amount": 120, "currency": "EUR"},
         "allowed",
         "finance issues a refund",
+    ),
+    Step(
+        "finance-agent",
+        "billing.issue_refund",
+        {"customer_id": "C1001", "amount": 900, "currency": "EUR"},
+        "policy.denied",
+        "an argument condition: finance refunds stop at 500",
+    ),
+    Step(
+        JWT_AGENT,
+        "docs.search",
+        {"query": "refund policy"},
+        "allowed",
+        "an agent signed in with a JWT from the identity provider",
     ),
     Step(
         "sales-agent",
@@ -95,9 +114,8 @@ STEPS = [
 
 def run_demo(config_dir: Path, echo: Callable[[str], None] = click.echo) -> bool:
     """Run the story; True when every step ended as expected."""
-    import asyncio
-
-    return asyncio.run(_run(config_dir, echo))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_run(config_dir, echo))
 
 
 async def _run(config_dir: Path, echo: Callable[[str], None]) -> bool:
@@ -107,6 +125,9 @@ async def _run(config_dir: Path, echo: Callable[[str], None]) -> bool:
             os.environ["CALLGATE_DEMO_BACKEND_URL"] = backend_url
             os.environ["CALLGATE_AUDIT_DIR"] = str(Path(scratch) / "audit")
             config = load_config(config_dir)
+            keys[JWT_AGENT] = mint_demo_token(
+                config, "crm-assistant", tenant="acme", roles=["support-agent"], on_behalf_of="user-4711"
+            )
             async with serve_in_task(create_app(config)) as gateway_url:
                 echo(f"callgate demo: backends at {backend_url}, gateway at {gateway_url}, config {config.version}\n")
                 ok = await _steps(gateway_url, keys, echo)

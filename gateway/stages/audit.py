@@ -16,13 +16,15 @@ from typing import Any
 from gateway.audit import AuditWriter
 from gateway.errors import as_gateway_error
 from gateway.jsoncodec import dumps_canonical
+from gateway.metrics import CallMetrics
 from gateway.pipeline import Handler, ToolCall, ToolResult
 
 
 class Audit:
-    def __init__(self, writer: AuditWriter, config_version: str) -> None:
+    def __init__(self, writer: AuditWriter, config_version: str, metrics: CallMetrics | None = None) -> None:
         self._writer = writer
         self._config_version = config_version
+        self._metrics = metrics
 
     async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult:
         started = time.perf_counter()
@@ -43,6 +45,9 @@ class Audit:
         return result
 
     async def _record(self, call: ToolCall, started: float, decision: str, reason: str, code: int | None) -> None:
+        elapsed = time.perf_counter() - started
+        if self._metrics is not None:  # counted here, so metrics and audit agree on every outcome
+            self._metrics.observe(call.tool_name, decision, reason, elapsed)
         principal = call.principal
         record: dict[str, Any] = {
             "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -60,7 +65,7 @@ class Audit:
             "reason": reason,
             "code": code,
             "config_version": self._config_version,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "latency_ms": round(elapsed * 1000, 3),
             **call.notes,
         }
         await self._writer.write(record)

@@ -1,4 +1,4 @@
-"""Ask the policy whether this principal may call this tool. Deny by default.
+"""Ask the policy whether this principal may call this tool with these arguments. Deny by default.
 
 It runs before validation, so a caller who may not use a tool learns nothing
 about its schema from the error it gets.
@@ -16,6 +16,6 @@ class Authorize:
         self._policy = policy
 
     async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult:
-        if not self._policy.allows(call.principal, call.tool_name, "call"):
+        if not self._policy.allows(call.principal, call.tool_name, "call", call.arguments):
             raise PolicyDenied()
         return await call_next(call)

@@ -1,0 +1,10 @@
+"""Authorization: Casbin with tenants, roles per request, conditions on arguments, decisions cached.
+
+``PolicyEngine`` is what the gateway asks; ``check`` and ``cases`` are what
+``callgate policy check`` and ``callgate policy test`` run.
+"""
+
+from gateway.policy.engine import Decision, PolicyEngine
+from gateway.policy.rules import PolicyLine
+
+__all__ = ["Decision", "PolicyEngine", "PolicyLine"]

@@ -1,0 +1,131 @@
+"""Casbin's enforce loop, run over only the rules that can matter to one request.
+
+For a request (caller, roles, tenant, tool, action) the engine first sorts the
+rules once, with the arguments unknown — the *plan*: a rule whose matcher is
+false whatever the arguments is dropped; one that matches is kept; one whose
+outcome depends on the arguments (its condition reads them) is kept and marked.
+Deciding a call then evaluates only the rules kept, in policy order, with the
+model's own effector. That is the decision casbin's ``enforce_ex`` gives over
+the whole policy — a dropped rule only ever adds an "indeterminate" effect,
+which no effector acts on — and the deciding rule is the one it would name.
+
+A ``list`` question ("could some call to this tool be allowed?") is answered
+from the plan alone: a rule that depends on the arguments counts as matching
+if it allows and as not matching if it denies.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from casbin.effect import Effector, effect_to_bool
+
+from gateway.policy.arguments import ArgumentsUnknown
+from gateway.policy.matcher import Matcher, Request
+
+MATCHED, DEPENDS, FAILED = "matched", "depends", "failed"
+
+#: How many rules are evaluated between two looks at the clock.
+_CLOCK_EVERY = 256
+
+
+class Timeout(Exception):
+    """The engine did not decide before its deadline."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """The rules that can matter to one request whatever its arguments, with how each fared without them."""
+
+    rules: tuple[int, ...]
+    outcomes: tuple[str, ...]
+    #: The first error a kept rule raised without the arguments (such a rule fails every call).
+    failure: Exception | None
+    #: The argument names that decisions under this plan have read so far (the engine's cache key).
+    names: tuple[str, ...] = ()
+
+    @property
+    def depends_on_arguments(self) -> bool:
+        return DEPENDS in self.outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A decision, the index of the rule that made it (``None``: no rule did), and the error that denied it."""
+
+    allowed: bool
+    rule: int | None
+    error: Exception | None = None
+    #: Rules the plan kept that did not match this call (what ``explain`` shows as considered).
+    unmatched: tuple[int, ...] = ()
+
+
+def make_plan(matcher: Matcher, request: Request, deadline: float) -> Plan:
+    """Sort every rule for ``request``, whose arguments must be unknown; raises Timeout past ``deadline``."""
+    rules: list[int] = []
+    outcomes: list[str] = []
+    failure: Exception | None = None
+    with matcher.serving(request) as parameters:
+        for index in range(matcher.size):
+            if index % _CLOCK_EVERY == 0 and time.perf_counter() > deadline:
+                raise Timeout()
+            try:
+                matched = matcher.matches(index, parameters)
+            except ArgumentsUnknown:
+                outcome = DEPENDS
+            except Exception as exc:
+                outcome, failure = FAILED, failure or exc
+            else:
+                if not matched:
+                    continue
+                outcome = MATCHED
+            rules.append(index)
+            outcomes.append(outcome)
+    return Plan(tuple(rules), tuple(outcomes), failure)
+
+
+def decide(matcher: Matcher, plan: Plan, request: Request, deadline: float) -> Outcome:
+    """The decision for ``request`` (arguments known) over the plan's rules; never raises but Timeout."""
+    effects: set[int] = set()
+    rule: int | None = None
+    unmatched: list[int] = []
+    effector = matcher.effector
+    try:
+        with matcher.serving(request) as parameters:
+            for count, index in enumerate(plan.rules):
+                if count % _CLOCK_EVERY == _CLOCK_EVERY - 1 and time.perf_counter() > deadline:
+                    raise Timeout()
+                if not matcher.matches(index, parameters):
+                    unmatched.append(index)
+                    continue
+                effects.add(matcher.effects[index])
+                rule = index
+                if effector.intermediate_effect(effects) != Effector.INDETERMINATE:
+                    break
+        return Outcome(effect_to_bool(effector.final_effect(effects)), rule, None, tuple(unmatched))
+    except Timeout:
+        raise
+    except Exception as exc:  # any engine error denies
+        return Outcome(False, None, exc)
+
+
+def could_allow(matcher: Matcher, plan: Plan) -> Outcome:
+    """Whether some call could be allowed, from the plan alone (the ``list`` action)."""
+    if plan.failure is not None:
+        return Outcome(False, None, plan.failure)
+    effects: set[int] = set()
+    rule: int | None = None
+    effector = matcher.effector
+    for index, outcome in zip(plan.rules, plan.outcomes, strict=True):
+        effect = matcher.effects[index]
+        if outcome == DEPENDS and effect != Effector.ALLOW:
+            continue  # a conditional deny does not deny every call
+        effects.add(effect)
+        rule = index
+        if effector.intermediate_effect(effects) != Effector.INDETERMINATE:
+            break
+    try:
+        return Outcome(effect_to_bool(effector.final_effect(effects)), rule)
+    except Exception as exc:
+        return Outcome(False, None, exc)

@@ -1,0 +1,259 @@
+"""The policy engine the gateway asks: deny by default, deny beats allow, any engine fault or timeout denies.
+
+Decisions are cached, per engine. An engine is immutable once built — a new
+policy means a new engine — so a reload starts with empty caches and no
+decision ever outlives the policy that made it. Three caches, each bounded
+(cleared when full, so a flood of new keys costs speed, never memory):
+
+- *plans*: per (subject, tenant, roles, tool), the rules that can matter
+  (decide.py). Building one reads every rule once: the cold cost, which grows
+  with the policy (about 7 µs a rule).
+- *decisions* that do not depend on the arguments, per (subject, tenant,
+  roles, tool, action): a dictionary lookup, whatever the policy's size.
+- *decisions that do*, per plan, on the values of exactly the arguments the
+  conditions read (argument names are learned as decisions read them, and a
+  decision is reused only when every value it read is the same).
+
+A cold decision is bounded by a deadline (``deadline_s``): the loop looks at
+the clock every 256 rules and denies (uncached) when it is past. Together with
+the rule limit (rules.MAX_RULES) this bounds the time any request spends here,
+without threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import casbin
+from casbin.effect import Effector
+
+from gateway.auth import Principal
+from gateway.config import ApiKeyEntry, Config, ConfigError
+from gateway.policy.arguments import Arguments, MissingArgument, frozen_values, names_read
+from gateway.policy.decide import Outcome, Plan, Timeout, could_allow, decide, make_plan
+from gateway.policy.matcher import Matcher, Request
+from gateway.policy.rules import LinesAdapter, PolicyLine, read_policy
+
+log = logging.getLogger("callgate.policy")
+
+_CACHE_LIMIT = 65_536
+#: The action a request for the tools list is answered with (see decide.could_allow).
+LIST = "list"
+CALL = "call"
+
+_Key = tuple[str, str, tuple[str, ...], str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An answer with its reasons: what ``callgate policy explain`` prints and ``/admin/policy/explain`` returns."""
+
+    allowed: bool
+    #: One sentence for people.
+    reason: str
+    #: The rule that decided (``None``: no rule did, for example deny by default).
+    rule: PolicyLine | None = None
+    #: Rules that apply to this caller and tool but did not match this call (their condition was false).
+    considered: tuple[PolicyLine, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": "allow" if self.allowed else "deny",
+            "reason": self.reason,
+            "rule": _rule_dict(self.rule) if self.rule else None,
+            "considered": [_rule_dict(rule) for rule in self.considered],
+        }
+
+
+class PolicyEngine:
+    """Answers whether a principal may perform an action (``call``, ``list``) on a tool.
+
+    ``call`` may depend on the arguments, through conditions in the rules.
+    ``list`` asks whether some call to the tool could be allowed, whatever its
+    arguments: ``tools/list`` shows a tool exactly then.
+    """
+
+    def __init__(self, config: Config, principals: Iterable[ApiKeyEntry] = (), *, deadline_s: float = 1.0) -> None:
+        # ``principals`` is no longer needed: every principal's roles now come with each request.
+        del principals
+        self.model_path, self.policy_path = config.model_path, config.policy_path
+        try:
+            model = casbin.Enforcer.new_model(path=str(config.model_path))
+            for section in ("r", "p", "e", "m"):
+                if section not in model.model:
+                    raise ConfigError(config.model_path, f"model.conf has no [{_SECTIONS[section]}] section")
+            self.lines = read_policy(config.policy_path, model)
+            enforcer = casbin.Enforcer(model, LinesAdapter(self.lines))
+            self._matcher = Matcher(enforcer, config.model_path)
+        except ConfigError:
+            raise
+        except Exception as exc:  # casbin raises bare exceptions of many kinds for bad files
+            raise ConfigError(config.model_path, f"cannot load the Casbin model and policy: {exc}") from None
+        self._line_of = {rule.values: rule for rule in reversed(self.lines) if rule.key == "p"}
+        self._compile_conditions()
+        self._deadline_s = deadline_s
+        self._lock = threading.Lock()
+        self._decisions: dict[_Key, bool] = {}
+        self._plans: dict[_Key, Plan] = {}
+        self._by_arguments: dict[tuple[_Key, tuple[str, ...], tuple[Hashable, ...]], bool] = {}
+
+    @property
+    def matcher(self) -> Matcher:
+        return self._matcher
+
+    def cache_info(self) -> dict[str, int]:
+        """How many entries each cache holds: plans, decisions, and decisions that depend on arguments."""
+        return {
+            "plans": len(self._plans),
+            "decisions": len(self._decisions),
+            "argument_decisions": len(self._by_arguments),
+        }
+
+    def allows(self, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any] | None = None) -> bool:
+        """Whether ``principal`` may ``action`` the ``tool``; ``arguments`` are the call's (``None``: none)."""
+        try:
+            key = (principal.subject, principal.tenant, principal.roles, tool, action)
+            decision = self._decisions.get(key)
+            if decision is not None:
+                return decision
+            plan = self._plans.get(key)
+            if plan is not None and plan.depends_on_arguments:
+                decision = self._by_arguments.get((key, plan.names, frozen_values(arguments or {}, plan.names)))
+                if decision is not None:
+                    return decision
+            with self._lock:
+                return self._decide(key, principal, tool, action, arguments or {})
+        except Exception:  # decide() turns evaluation errors into denials; this is for the engine's own
+            log.exception("policy engine fault for %s on %s; denying", principal.subject, tool)
+            return False
+
+    def explain(
+        self, principal: Principal, tool: str, action: str = CALL, arguments: Mapping[str, Any] | None = None
+    ) -> Decision:
+        """The decision :meth:`allows` makes, with the rule that made it and the rules considered."""
+        key = (principal.subject, principal.tenant, principal.roles, tool, action)
+        with self._lock:
+            try:
+                plan = self._plan(key, principal, tool)
+                if action == LIST:
+                    return self._explained(could_allow(self._matcher, plan), listing=True)
+                request = _request(principal, tool, action, Arguments(arguments or {}))
+                return self._explained(decide(self._matcher, plan, request, self._deadline()), listing=False)
+            except Timeout:
+                return Decision(False, f"denied: the policy engine did not decide within {self._deadline_s} s")
+            except Exception as exc:
+                log.exception("policy engine fault explaining %s on %s; denying", principal.subject, tool)
+                return Decision(False, f"denied: the policy engine failed: {exc!r}")
+
+    # The cold path: always under the lock.
+
+    def _decide(self, key: _Key, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any]) -> bool:
+        try:
+            plan = self._plan(key, principal, tool)
+            if action == LIST:
+                outcome = could_allow(self._matcher, plan)
+            elif plan.depends_on_arguments:
+                return self._decide_on_arguments(key, plan, principal, tool, action, arguments)
+            else:
+                outcome = decide(
+                    self._matcher, plan, _request(principal, tool, action, Arguments(None)), self._deadline()
+                )
+        except Timeout:
+            log.warning("policy engine timed out deciding %s on %s; denying", principal.subject, tool)
+            return False
+        _log_error(outcome, principal, tool)
+        _remember(self._decisions, key, outcome.allowed)
+        return outcome.allowed
+
+    def _decide_on_arguments(
+        self, key: _Key, plan: Plan, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any]
+    ) -> bool:
+        values = Arguments(arguments)
+        outcome = decide(self._matcher, plan, _request(principal, tool, action, values), self._deadline())
+        _log_error(outcome, principal, tool)
+        # Learn the names this decision read, so that the cache key covers every value it depended on.
+        read = set(names_read(values))
+        if not read <= set(plan.names):
+            plan.names = tuple(sorted(read | set(plan.names)))
+        _remember(self._by_arguments, (key, plan.names, frozen_values(arguments, plan.names)), outcome.allowed)
+        return outcome.allowed
+
+    def _plan(self, key: _Key, principal: Principal, tool: str) -> Plan:
+        """The rules that can matter to ``key``; a ``list`` question shares the plan of ``call``."""
+        action = CALL if key[4] == LIST else key[4]
+        plan_key = (*key[:4], action)
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            plan = make_plan(self._matcher, _request(principal, tool, action, Arguments(None)), self._deadline())
+            _remember(self._plans, plan_key, plan)
+        return plan
+
+    def _deadline(self) -> float:
+        return time.perf_counter() + self._deadline_s
+
+    def _explained(self, outcome: Outcome, *, listing: bool) -> Decision:
+        rule = self._line(outcome.rule)
+        considered = tuple(line for line in map(self._line, outcome.unmatched) if line is not None)
+        if outcome.error is not None:
+            why = str(outcome.error) if isinstance(outcome.error, MissingArgument) else repr(outcome.error)
+            return Decision(False, f"denied: the policy engine failed: {why}", None, considered)
+        if rule is None or outcome.rule is None:
+            if outcome.allowed:
+                return Decision(True, "allowed: no rule denies it, and the model allows what no rule denies")
+            return Decision(False, "denied: no rule allows it (deny by default)", None, considered)
+        if listing and outcome.allowed:
+            return Decision(True, f"listed: a call could be allowed by {rule.where}", rule, considered)
+        if outcome.allowed:
+            return Decision(True, f"allowed by {rule.where}", rule, considered)
+        if self._matcher.effects[outcome.rule] == Effector.DENY:
+            return Decision(False, f"denied by {rule.where}", rule, considered)
+        # For example a priority model whose deciding rule has no allow or deny effect.
+        return Decision(False, f"denied: the model's effect denies, deciding on {rule.where}", rule, considered)
+
+    def _line(self, index: int | None) -> PolicyLine | None:
+        if index is None or self._matcher.empty:
+            return None
+        return self._line_of.get(tuple(self._matcher.rules[index]))
+
+    def _compile_conditions(self) -> None:
+        """Parse every rule's condition now, so a broken one stops the load with its line."""
+        if not self._matcher.uses_eval or self._matcher.empty:
+            return
+        for index in range(self._matcher.size):
+            try:
+                self._matcher.expression(index)
+            except Exception as exc:
+                rule = self._line(index)
+                line = rule.line if rule else None
+                raise ConfigError(self.policy_path, f"the rule's condition does not parse: {exc}", line=line) from None
+
+
+_SECTIONS = {"r": "request_definition", "p": "policy_definition", "e": "policy_effect", "m": "matchers"}
+
+
+def _request(principal: Principal, tool: str, action: str, arguments: Arguments) -> Request:
+    return Request(principal.subject, principal.tenant, principal.roles, tool, action, arguments)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+def _log_error(outcome: Outcome, principal: Principal, tool: str) -> None:
+    if outcome.error is None:
+        return
+    if isinstance(outcome.error, MissingArgument):
+        log.info("policy denies %s on %s: %s", principal.subject, tool, outcome.error)
+    else:
+        log.error("policy engine fault for %s on %s; denying: %r", principal.subject, tool, outcome.error)
+
+
+def _rule_dict(rule: PolicyLine) -> dict[str, Any]:
+    return {"file": f"{rule.file.parent.name}/{rule.file.name}", "line": rule.line, "text": rule.text}
