@@ -76,7 +76,10 @@ def load_config(config_dir: Path, env: Mapping[str, str] | None = None) -> Confi
         if spec.name in tools:
             raise ConfigError(path, f"tool {spec.name!r} is already defined in {tools[spec.name].source.name}")
         tools[spec.name] = spec
-    version = config_version([model_path, policy_path, gateway_path, *spec_paths], config_dir)
+    # Every file under policies/ counts (key files, JWKS, the test table too), not only the three read here:
+    # a changed key must show as a new version in the audit trail.
+    policy_files = [path for path in policies.iterdir() if path.is_file() and not path.name.startswith(".")]
+    version = config_version([*policy_files, *spec_paths], config_dir)
     return Config(
         config_dir=config_dir,
         version=version,

@@ -135,3 +135,10 @@ def test_version_changes_when_any_file_changes(config_copy: Path) -> None:
 def test_relative_audit_dir_is_resolved_against_the_config_dir(config_copy: Path) -> None:
     config = load_config(config_copy, env={})
     assert config.gateway.audit.dir == config_copy.resolve() / "var" / "audit"
+
+
+def test_version_changes_when_a_key_file_under_policies_changes(config_copy: Path) -> None:
+    before = load_config(config_copy, env={}).version
+    key = config_copy / "policies" / "demo-jwt-public.pem"
+    key.write_text(key.read_text() + "\n")
+    assert load_config(config_copy, env={}).version != before
