@@ -15,7 +15,7 @@ from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.pipeline import Handler, Stage, compose
 from gateway.policy import PolicyEngine
-from gateway.stages import Audit, Authorize, CheckOutput, Resolve, Validate, invoke
+from gateway.stages import Audit, Authorize, Breaker, CheckOutput, Resolve, Validate, invoke
 from gateway.tools import ToolRegistry
 
 
@@ -39,7 +39,9 @@ def build_runtime(
         Audit(audit, config.version, metrics.for_tools(config.tools) if metrics is not None else None),
         Resolve(tools),
         Authorize(policy),  # before validation: no schema hints for callers who may not call
-        Validate(),
+        Validate(),  # refusals above never reach the breaker: a caller's mistake says nothing of the backend
+        # Outside check_output, so a backend whose answers break the tool's output schema counts as failing.
+        Breaker(config),
         CheckOutput(),  # wraps invoke: checks what the backend returned
     ]
     return Runtime(

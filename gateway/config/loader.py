@@ -24,6 +24,7 @@ from gateway.config.jwt_issuers import IssuerProblem, jwt_issuers
 from gateway.config.model import (
     ApiKeyEntry,
     AuditSettings,
+    BreakerSpec,
     Config,
     GatewaySettings,
     HttpBackendSpec,
@@ -164,6 +165,14 @@ def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
         timeout_s=float(data.get("timeout_s", 10)),
         idempotent=data.get("idempotent", False),
         risk=data.get("risk", "low"),
+        breaker=_breaker(data["breaker"]) if "breaker" in data else None,
+    )
+
+
+def _breaker(data: dict[str, Any]) -> BreakerSpec:
+    return BreakerSpec(
+        failure_threshold=data.get("failure_threshold", 5),
+        reset_timeout_s=float(data.get("reset_timeout_s", 30)),
     )
 
 

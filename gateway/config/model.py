@@ -31,6 +31,14 @@ BackendSpec = HttpBackendSpec | PythonBackendSpec
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerSpec:
+    """A tool's circuit-breaker settings: consecutive failures that open it, seconds before a trial call."""
+
+    failure_threshold: int = 5
+    reset_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class ToolSpec:
     """One tool as declared in ``tool_specs/<name>.yaml``."""
 
@@ -44,6 +52,8 @@ class ToolSpec:
     timeout_s: float = 10.0
     idempotent: bool = False
     risk: Literal["low", "medium", "high"] = "low"
+    #: None when the spec declares no ``breaker``: the backend's circuit then uses others' or the defaults.
+    breaker: BreakerSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

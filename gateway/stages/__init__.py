@@ -2,9 +2,10 @@
 
 from gateway.stages.audit import Audit
 from gateway.stages.authorize import Authorize
+from gateway.stages.breaker import Breaker
 from gateway.stages.check_output import CheckOutput
 from gateway.stages.invoke import invoke
 from gateway.stages.resolve import Resolve
 from gateway.stages.validate import Validate
 
-__all__ = ["Audit", "Authorize", "CheckOutput", "Resolve", "Validate", "invoke"]
+__all__ = ["Audit", "Authorize", "Breaker", "CheckOutput", "Resolve", "Validate", "invoke"]
