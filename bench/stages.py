@@ -98,7 +98,7 @@ def policy_first_calls(config: Config, principal: Principal) -> tuple[float, flo
     """Median µs of an engine's very first decision (cold) and of its first for a second tool (miss)."""
     cold, miss = [], []
     for _ in range(FRESH_ENGINES):
-        engine = PolicyEngine(config, config.gateway.api_keys)
+        engine = PolicyEngine(config)
         started = time.perf_counter()
         engine.allows(principal, "crm.get_customer", "call")
         middle = time.perf_counter()
@@ -132,7 +132,7 @@ def sync_costs(config: Config, key: str) -> tuple[list[Cost], Principal]:
         "id": 1,
     }
     depth = config.gateway.server.max_json_depth
-    engine = PolicyEngine(config, config.gateway.api_keys)
+    engine = PolicyEngine(config)
     engine.allows(principal, "crm.get_customer", "call")
     cold, miss = policy_first_calls(config, principal)
     arguments = {"customer_id": "C1001"}

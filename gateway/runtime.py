@@ -33,7 +33,7 @@ def build_runtime(
 ) -> Runtime:
     """Compile ``config`` completely; raises ConfigError without side effects if any part is bad."""
     tools = ToolRegistry(config, http_client)
-    policy = PolicyEngine(config, config.gateway.api_keys)
+    policy = PolicyEngine(config)
     stages: list[Stage] = [
         # Outermost: sees every outcome. Metrics know this config's tools, so callers cannot mint labels.
         Audit(audit, config.version, metrics.for_tools(config.tools) if metrics is not None else None),

@@ -101,10 +101,8 @@ def endpoint(handle: Handler, methods: tuple[str, ...]) -> ASGIApp:
 
 
 def authenticate(request: Request, runtime: Runtime) -> Principal:
-    query = request.scope.get("query_string")
-    if query:  # the authenticator refuses a credential in the URL, even beside a valid header
-        return runtime.authenticator.authenticate(request.headers, query)
-    return runtime.authenticator.authenticate(request.headers)
+    # The query string goes along so that a credential in the URL is refused, even beside a valid header.
+    return runtime.authenticator.authenticate(request.headers, request.scope.get("query_string", b""))
 
 
 async def read_json(request: Request, runtime: Runtime) -> Any:

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from gateway.app import Routes
 from gateway.auth import ApiKeyAuthenticator
 from gateway.auth.apikeys import hash_key
+from gateway.auth.authenticator import Authenticator
 from gateway.config import ApiKeyEntry, ServerSettings
 from gateway.dispatcher import Dispatcher, RequestContext
 from gateway.errors import InvalidParams
@@ -51,7 +52,7 @@ class _SpecConfig:
 class _SpecRuntime:
     """The two parts of a runtime that :class:`RpcEndpoint` reads: the authenticator and the server limits."""
 
-    authenticator: ApiKeyAuthenticator
+    authenticator: Authenticator
     config: _SpecConfig
 
 
@@ -110,7 +111,7 @@ def spec_url() -> Iterator[str]:
     """``/rpc`` of a real uvicorn server whose dispatcher has the specification's example methods."""
     entry = ApiKeyEntry(sha256=hash_key(SPEC_KEY), subject="spec-client", tenant="spec", roles=("tester",))
     runtime = _SpecRuntime(
-        authenticator=ApiKeyAuthenticator([entry]),
+        authenticator=Authenticator(ApiKeyAuthenticator([entry])),
         config=_SpecConfig(_SpecGatewaySettings(ServerSettings())),
     )
     holder = _SpecHolder(runtime)

@@ -52,7 +52,7 @@ def principal(subject: str, *roles: str, tenant: str = "acme") -> Principal:
 
 def engine(config_dir: Path = REPO_ROOT, **options: Any) -> PolicyEngine:
     config = load_config(config_dir, env={})
-    return PolicyEngine(config, config.gateway.api_keys, **options)
+    return PolicyEngine(config, **options)
 
 
 def with_policy(config_dir: Path, *lines: str) -> Path:

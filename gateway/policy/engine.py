@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ import casbin
 from casbin.effect import Effector
 
 from gateway.auth import Principal
-from gateway.config import ApiKeyEntry, Config, ConfigError
+from gateway.config import Config, ConfigError
 from gateway.policy.arguments import Arguments, MissingArgument, frozen_values, names_read
 from gateway.policy.decide import Outcome, Plan, Timeout, could_allow, decide, make_plan
 from gateway.policy.matcher import Matcher, Request
@@ -78,9 +78,7 @@ class PolicyEngine:
     arguments: ``tools/list`` shows a tool exactly then.
     """
 
-    def __init__(self, config: Config, principals: Iterable[ApiKeyEntry] = (), *, deadline_s: float = 1.0) -> None:
-        # ``principals`` is no longer needed: every principal's roles now come with each request.
-        del principals
+    def __init__(self, config: Config, *, deadline_s: float = 1.0) -> None:
         self.model_path, self.policy_path = config.model_path, config.policy_path
         try:
             model = casbin.Enforcer.new_model(path=str(config.model_path))
