@@ -27,6 +27,8 @@ class CallOutcome:
     reason: str | None = None
     message: str | None = None
     http_status: int = 200
+    #: For refusals that pass (rate limited, circuit open, store down): seconds before trying again makes sense.
+    retry_after_s: float | None = None
 
     @property
     def is_tool_error(self) -> bool:
@@ -113,6 +115,7 @@ class GatewayClient:
             reason=data.get("reason") if isinstance(data, dict) else None,
             message=error.get("message"),
             http_status=response.status_code,
+            retry_after_s=_seconds(data.get("retry_after_s")) if isinstance(data, dict) else None,
         )
 
     async def _post(self, message: dict[str, Any]) -> httpx.Response:
@@ -127,3 +130,7 @@ class GatewayClient:
             headers["Mcp-Session-Id"] = self.session_id
             headers["MCP-Protocol-Version"] = self.protocol_version
         return headers
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -170,6 +170,31 @@ def ratios_table(results: list[ScenarioResult]) -> str:
     return "\n".join(rows)
 
 
+def relative_table(results: list[ScenarioResult]) -> str:
+    """Scenarios judged against another one (G_redis against G): the throughput ratio and its target."""
+    by_name = {r.scenario.name: r for r in results}
+    rows = [
+        "| scenario | against | throughput ratio | target | CPU per request ratio |",
+        "| --- | --- | ---: | --- | ---: |",
+    ]
+    for result in results:
+        if result.scenario.relative_to is None:
+            continue
+        other_name, minimum = result.scenario.relative_to
+        other = by_name.get(other_name)
+        if other is None:
+            rows.append(f"| {result.scenario.name} | {other_name} | (not run) | ≥ {minimum} | |")
+            continue
+        mine, theirs = result.loaded.load.rps, other.loaded.load.rps
+        ratio = mine / theirs if theirs else float("nan")
+        cpu_mine, cpu_theirs = result.loaded.server_us_per_request, other.loaded.server_us_per_request
+        cpu = f"{cpu_mine / cpu_theirs:.2f}" if cpu_mine and cpu_theirs else "?"
+        rows.append(
+            f"| {result.scenario.name} | {other_name} | {ratio:.2f} | ≥ {minimum} {_met(ratio >= minimum)} | {cpu} |"
+        )
+    return "\n".join(rows) if len(rows) > 2 else "(no scenario is judged against another)"
+
+
 def stage_table(costs: list[dict[str, Any]] | None) -> str:
     if costs is None:
         return "(not measured: --no-stages)"
@@ -220,6 +245,12 @@ def render(results: list[ScenarioResult], costs: list[dict[str, Any]] | None, in
         "Throughput at the full connection count; latency at one connection, where nothing queues.",
         "",
         ratios_table(results),
+        "",
+        "## Against each other",
+        "",
+        "Throughput at the full connection count, in the same run, against the scenario named.",
+        "",
+        relative_table(results),
         "",
         "## Stage costs",
         "",

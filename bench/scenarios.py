@@ -18,8 +18,10 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from bench.configs import unlimited_copy
 from bench.launch import Launcher
 from bench.load import HttpRequest
 from bench.processes import Server
@@ -54,6 +56,8 @@ class Scenario:
     is_gateway: bool = False
     #: ``None`` when it can run on this machine, else why not (e.g. "redis-server not installed"): it is skipped.
     unavailable: Callable[[], str | None] = lambda: None
+    #: Another scenario this one is judged against, and the least throughput ratio to it that meets the target.
+    relative_to: tuple[str, float] | None = None
 
 
 _REGISTRY: dict[str, Scenario] = {}
@@ -148,12 +152,26 @@ def _pass_through(launch: Launcher) -> Target:
     return Target(proxy, tools_call(f"{proxy.url}/rpc"), check_tool_result, TOOL_RESULT_MARKER)
 
 
-def _gateway(launch: Launcher) -> Target:
+def unlimited_config(launch: Launcher) -> Path:
+    """The shipped configuration with its rate limits raised out of the load's reach (still checked)."""
+    return unlimited_copy(launch.context.repo_root, launch.dir / "config")
+
+
+def _gateway(launch: Launcher, env: dict[str, str] | None = None) -> Target:
     backend = launch.demo_backend()
-    gateway = launch.gateway(backend)
+    gateway = launch.gateway(backend, config_dir=unlimited_config(launch), env=env)
     key = launch.context.demo_keys["support-agent"]
     request = tools_call(f"{gateway.url}/rpc", {"Authorization": f"Bearer {key}"})
     return Target(gateway, request, check_tool_result, TOOL_RESULT_MARKER)
+
+
+def _gateway_redis(launch: Launcher) -> Target:
+    redis = launch.start(
+        "redis",
+        ["redis-server", "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        under_test=False,
+    )
+    return _gateway(launch, {"CALLGATE_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0"})
 
 
 register(Scenario("B1", "the demo backend called directly (GET /crm/customers/C1001)", _direct))
@@ -168,9 +186,21 @@ register(
 register(
     Scenario(
         "G",
-        "callgate on the shipped configuration, every stage that exists: edge middleware, authentication, "
-        "audit (fsync), resolve, authorization, validation, invoke, output check",
+        "callgate on the shipped configuration (rate limits raised out of the load's reach, still checked), every "
+        "stage that exists: edge middleware, authentication, audit (fsync), resolve, authorization, validation, "
+        "rate limits (memory store), circuit breaker, deadline, concurrency limit, retry, invoke, output check",
         _gateway,
         is_gateway=True,
+    )
+)
+register(
+    Scenario(
+        "G_redis",
+        "G with its state in Redis (CALLGATE_REDIS_URL): each call's rate-limit decision is one Lua call to a "
+        "redis-server on loopback, on the load generator's core",
+        _gateway_redis,
+        is_gateway=True,
+        unavailable=requires_binary("redis-server"),
+        relative_to=("G", 0.8),
     )
 )

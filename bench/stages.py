@@ -21,12 +21,14 @@ import time
 import timeit
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import Message
 
+from bench.configs import unlimited_copy
 from bench.policy_costs import authenticate_rows, authorize_rows
 from gateway.app import create_app
 from gateway.audit import AuditWriter
@@ -35,9 +37,11 @@ from gateway.backends import UpstreamClient
 from gateway.config import Config, load_config
 from gateway.demo.keys import read_demo_keys
 from gateway.jsonrpc import decode, encode
-from gateway.pipeline import ToolCall
+from gateway.pipeline import Handler, Stage, ToolCall, ToolResult, compose
 from gateway.policy import PolicyEngine
 from gateway.runtime import Runtime, build_runtime
+from gateway.stages import Concurrency, Deadline, Retry
+from gateway.store import MemoryStore
 from gateway.validation import SchemaValidator
 
 REPEATS = 5
@@ -221,7 +225,7 @@ async def pipeline_costs(config: Config, principal: Principal, directory: Path) 
             writer = AuditWriter(directory / f"pipeline-fsync-{fsync}", fsync=fsync)
             await writer.start()
             try:
-                runtime = build_runtime(config, client, writer)
+                runtime = build_runtime(config, client, writer, MemoryStore())
                 costs += await _pipeline_rows(runtime, principal, "audit fsync" if fsync else "audit without fsync")
             finally:
                 await writer.close()
@@ -300,15 +304,53 @@ async def app_costs(config: Config, key: str) -> list[Cost]:
 _RPC_HEADERS = {"Host": "127.0.0.1:8700", "Content-Type": "application/json", "Accept": "application/json"}
 
 
+async def backend_safety_costs(config: Config, principal: Principal) -> list[Cost]:
+    """Deadline, concurrency and retry around a backend that answers at once: the common case, over a bare await."""
+    call = ToolCall(
+        request_id="bench", principal=principal, tool_name="crm.get_customer", arguments={}, transport="rpc"
+    )
+    result = ToolResult.from_value({"id": "C1001"})
+
+    async def backend(call: ToolCall) -> ToolResult:
+        return result
+
+    async def with_asyncio_timeout(call: ToolCall) -> ToolResult:
+        async with asyncio.timeout(5):
+            return await backend(call)
+
+    bare = await async_us(lambda: backend(call))
+    deadline, concurrency, retry = Deadline(config), Concurrency(config), Retry(config)
+    costs = [
+        Cost(
+            "deadline",
+            "for comparison: asyncio.timeout around the call (a loop timer per call), beyond a bare await",
+            await async_us(lambda: with_asyncio_timeout(call)) - bare,
+        )
+    ]
+    rows: list[tuple[str, str, list[Stage]]] = [
+        ("deadline", "queued for the one shared timer, told to the stages below", [deadline]),
+        ("concurrency", "a free slot taken and given back (no waiting)", [concurrency]),
+        ("retry", "an idempotent tool whose first attempt succeeds", [retry]),
+        ("deadline + concurrency + retry", "the three composed, as in the pipeline", [deadline, concurrency, retry]),
+    ]
+    for stage, measured, stages in rows:
+        handler: Handler = compose(stages, backend)
+        costs.append(Cost(stage, measured + ", beyond a bare await", await async_us(partial(handler, call)) - bare))
+    return costs
+
+
 async def async_costs(config: Config, principal: Principal, key: str) -> list[Cost]:
     with tempfile.TemporaryDirectory(prefix="callgate-bench-stages-") as tmp:
-        costs = await audit_costs(Path(tmp)) + await pipeline_costs(config, principal, Path(tmp))
+        costs = await backend_safety_costs(config, principal)
+        costs += await audit_costs(Path(tmp)) + await pipeline_costs(config, principal, Path(tmp))
         audit = replace(config.gateway.audit, dir=Path(tmp) / "app")
         return costs + await app_costs(replace(config, gateway=replace(config.gateway, audit=audit)), key)
 
 
 def measure(repo_root: Path) -> list[Cost]:
-    config = load_config(repo_root)
+    with tempfile.TemporaryDirectory(prefix="callgate-bench-config-") as tmp:
+        # Rate limits still checked on every call, but out of reach of calls in a tight loop.
+        config = load_config(unlimited_copy(repo_root, Path(tmp)))
     key = read_demo_keys(repo_root)["support-agent"]
     costs, principal = sync_costs(config, key)
     growing = authenticate_rows(config, key) + authorize_rows(repo_root)

@@ -21,12 +21,14 @@ from gateway.backends import UpstreamClient
 from gateway.config import Config, default_config_dir, load_config
 from gateway.dispatcher import Dispatcher
 from gateway.edge import BodyLimit, LastResort, OriginCheck, RequestId
+from gateway.errors import StoreUnavailable
 from gateway.mcp import McpEndpoint
 from gateway.metrics import Metrics
 from gateway.reload import Reloader
 from gateway.rpc import RpcEndpoint
-from gateway.runtime import RuntimeHolder, build_runtime
-from gateway.sessions import MemorySessionStore
+from gateway.runtime import Runtime, RuntimeHolder, build_runtime
+from gateway.sessions import Sessions
+from gateway.store import Store, build_store
 from gateway.transport import endpoint
 
 
@@ -71,12 +73,20 @@ def create_app(config: Config, env: Mapping[str, str] | None = None) -> Gateway:
     http_client = UpstreamClient()
     audit = AuditWriter(config.gateway.audit.dir, fsync=config.gateway.audit.fsync)
     metrics = Metrics()
-    holder = RuntimeHolder(build_runtime(config, http_client, audit, metrics))
+    # Read at start only: rate limits and sessions live in Redis when it is set, shared by every process using it.
+    redis_url = (os.environ if env is None else env).get("CALLGATE_REDIS_URL")
+    store = build_store(redis_url, max_sessions=server.max_sessions)
+    holder = RuntimeHolder(build_runtime(config, http_client, audit, store, metrics))
     metrics.config_in_force(config.version)
-    reloader = Reloader(holder, lambda new: build_runtime(new, http_client, audit, metrics), audit, metrics, env)
+
+    def rebuild(new: Config) -> Runtime:
+        """A reload's runtime: backends whose settings did not change keep their circuits and slots."""
+        return build_runtime(new, http_client, audit, store, metrics, previous=holder.current)
+
+    reloader = Reloader(holder, rebuild, audit, metrics, env)
     admin = AdminEndpoints(holder, reloader, audit)
     dispatcher = Dispatcher(holder)
-    sessions = MemorySessionStore(idle_s=server.session_idle_s, max_sessions=server.max_sessions)
+    sessions = Sessions(store, idle_s=server.session_idle_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -87,12 +97,13 @@ def create_app(config: Config, env: Mapping[str, str] | None = None) -> Gateway:
         finally:
             await audit.close()
             await http_client.aclose()
+            await store.aclose()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        ready = audit.running
+        ready = audit.running and await _answers(store)
         body = {"status": "ready" if ready else "not ready", "config_version": holder.current.config.version}
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -129,6 +140,14 @@ def create_app(config: Config, env: Mapping[str, str] | None = None) -> Gateway:
     app = LastResort(app)
     app = RequestId(app)
     return Gateway(app, starlette, holder, reloader, metrics)
+
+
+async def _answers(store: Store) -> bool:
+    try:
+        await store.ping()
+    except StoreUnavailable:
+        return False
+    return True
 
 
 def app_from_environment() -> Gateway:

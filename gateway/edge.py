@@ -87,7 +87,8 @@ class BodyLimit:
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_bytes:
-                await send_error(send, 413, self._error())
+                # Closing spares the server the body still on its way (at whatever pace its sender likes).
+                await send_error(send, 413, self._error(), headers=[(b"connection", b"close")])
                 return
             # The server delivers exactly the declared length, so there is nothing left to count.
             await self.app(scope, receive, send)

@@ -10,19 +10,22 @@ metrics and logs) and the HTTP status of a response that carries it alone.
     │   ├── ParseError             -32700 protocol.parse
     │   │   └── UnsupportedMediaType -32700 protocol.parse    (HTTP 415)
     │   ├── InvalidRequest         -32600 protocol.invalid_request
-    │   │   └── PayloadTooLarge    -32600 protocol.invalid_request (HTTP 413)
+    │   │   ├── PayloadTooLarge    -32600 protocol.invalid_request (HTTP 413)
+    │   │   └── RequestTimeout     -32600 protocol.invalid_request (HTTP 408)
     │   ├── MethodNotFound         -32601 protocol.method_not_found
     │   └── InvalidParams          -32602 protocol.invalid_params
     │       └── SchemaInvalid      -32602 schema.invalid
     ├── Unauthenticated            -31401 auth.unauthenticated   (HTTP 401)
     ├── PolicyDenied               -31403 policy.denied
     ├── RateLimited                -31429 ratelimit.exceeded
+    ├── StoreUnavailable           -31503 store.unavailable      (HTTP 503)
     ├── PiiBlocked                 -31451 pii.blocked
     ├── ApprovalPending            -31202 approval.pending
     ├── BackendError
     │   ├── BackendUnavailable     -31503 backend.unavailable
     │   ├── BackendTimeout         -31504 backend.timeout
     │   └── BackendBadResponse     -31502 backend.bad_response
+    │       └── BackendTransient   -31502 backend.bad_response (retried for idempotent tools)
     └── InternalError              -32603 internal
         └── AuditUnavailable       -32603 audit.unavailable
 
@@ -87,6 +90,17 @@ class PayloadTooLarge(InvalidRequest):
     default_message = "Request body too large"
 
 
+class RequestTimeout(InvalidRequest):
+    """The request body did not all arrive within ``server.body_read_timeout_s`` of the first read.
+
+    A slow or stalled body (a slowloris client) would otherwise hold a request, and its
+    connection, open for as long as the client likes. The response asks to close the connection.
+    """
+
+    http_status = 408
+    default_message = "Request body not received in time"
+
+
 class MethodNotFound(ProtocolError):
     """The method does not exist on this endpoint."""
 
@@ -145,6 +159,20 @@ class RateLimited(GatewayError):
     default_message = "Rate limit exceeded"
 
 
+class StoreUnavailable(GatewayError):
+    """The shared store (Redis) does not answer, so what needs it is refused (fail closed).
+
+    Rate-limit decisions and MCP sessions need the store; ``data.retry_after_s``
+    says when callgate will next try it.
+    """
+
+    code = -31503
+    reason = "store.unavailable"
+    http_status = 503
+    default_message = "Gateway state store unavailable"
+    outcome = "failed"
+
+
 class PiiBlocked(GatewayError):
     """Personal data of a blocked type was found; ``data.entities`` names the types."""
 
@@ -189,6 +217,14 @@ class BackendBadResponse(BackendError):
     code = -31502
     reason = "backend.bad_response"
     default_message = "Backend returned a bad response"
+
+
+class BackendTransient(BackendBadResponse):
+    """A failure another attempt may not meet: no connection, one dropped before a response, or 502/503/504.
+
+    Raised where the failure is seen (the http adapter), so the retry stage need not guess; it retries only
+    these, and only for tools marked ``idempotent``. To the caller, audit and metrics it is a bad response.
+    """
 
 
 class InternalError(GatewayError):

@@ -1,14 +1,15 @@
 """JSON-RPC 2.0: decoding bodies safely, request objects, batches, notifications, responses.
 
 Transport-neutral: the ``/rpc`` and ``/mcp`` endpoints both use it. Hostile
-bodies (invalid UTF-8, absurd nesting, numbers with thousands of digits, NaN)
-become -32700 or -32600 here, before any other code sees them.
+bodies (invalid UTF-8, absurd nesting, huge strings, numbers with thousands of
+digits, NaN) become -32700 or -32600 here, before any other code sees them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,17 +34,37 @@ class Request:
 Call = Callable[[Request], Awaitable[Any]]
 
 
-def decode(body: bytes, max_depth: int) -> Any:
-    """Parse a request body, refusing anything that is not plain, finite, reasonably shaped JSON."""
+def decode(body: bytes, max_depth: int, max_string_length: int | None = None) -> Any:
+    """Parse a request body, refusing anything that is not plain, finite, reasonably shaped JSON.
+
+    Nesting deeper than ``max_depth`` and a string (value or object key) longer than
+    ``max_string_length`` characters are -32600; the refusal names the limit, never the content.
+    ``None`` leaves strings unbounded (the benchmark times parsing alone).
+    """
     try:
         value = loads(body)
     except DecodeError as exc:
         if "depth limit" in str(exc):
-            raise InvalidRequest(data={"detail": f"JSON nested deeper than {max_depth} levels"}) from None
+            raise _too_deep(max_depth) from None
         raise ParseError(data={"detail": "body is not valid JSON"}) from None
-    # Nesting cannot be deeper than the count of brackets, which C code counts at once.
-    if body.count(b"[") + body.count(b"{") > max_depth and _deeper_than(value, max_depth):
-        raise InvalidRequest(data={"detail": f"JSON nested deeper than {max_depth} levels"})
+    # Most bodies cannot break either limit, which C code sees at once: nesting cannot be deeper than
+    # the count of brackets, and no string has more characters than the body has bytes (in a longer
+    # body, than the few tokens _may_hold_long_string measures). Only the others pay for a walk of
+    # the value, one walk for both limits.
+    depth_bound = max_depth if body.count(b"[") + body.count(b"{") > max_depth else _UNBOUNDED
+    string_bound = _UNBOUNDED
+    if (
+        max_string_length is not None
+        and len(body) > max_string_length
+        and _may_hold_long_string(body, max_string_length)
+    ):
+        string_bound = max_string_length
+    if depth_bound != _UNBOUNDED or string_bound != _UNBOUNDED:
+        broken = _broken_limit(value, depth_bound, string_bound)
+        if broken == "depth":
+            raise _too_deep(max_depth)
+        if broken == "string":
+            raise InvalidRequest(data={"detail": f"JSON string or key longer than {max_string_length} characters"})
     return value
 
 
@@ -110,15 +131,63 @@ def salvage_id(message: Any) -> Id:
     return None
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether containers nest deeper than ``limit``, checked without recursion."""
-    if not isinstance(value, dict | list):
-        return False
+def _too_deep(max_depth: int) -> InvalidRequest:
+    return InvalidRequest(data={"detail": f"JSON nested deeper than {max_depth} levels"})
+
+
+#: A bound no value reaches: the limit it stands for need not be checked.
+_UNBOUNDED = sys.maxsize
+
+
+def _may_hold_long_string(body: bytes, limit: int) -> bool:
+    """False when no string in ``body`` (valid JSON) can have more than ``limit`` characters; C speed.
+
+    A string has no more characters than its token has bytes, and a token of more than ``limit``
+    bytes covers one of the points ``limit, 2 * limit, ...``, so only the tokens around those few
+    points need measuring. Escaped backslashes, then escaped quotes, become stand-ins of the same
+    length first: every quote left starts or ends a token, and a point with an odd count of quotes
+    before it is inside one. About 0.4 ms for a 1 MB body, where walking the value takes 5 to 15.
+    """
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    quotes = 0
+    counted_to = 0
+    for point in range(limit, len(body), limit):
+        quotes += body.count(b'"', counted_to, point)
+        counted_to = point
+        if quotes % 2 and body.find(b'"', point) - body.rfind(b'"', 0, point) - 1 > limit:
+            return True
+    return False
+
+
+def _broken_limit(value: Any, max_depth: int, max_string_length: int) -> str | None:
+    """Which limit ``value`` breaks first, ``"depth"`` or ``"string"``; checked without recursion.
+
+    orjson builds exact ``dict``, ``list`` and ``str``, so exact type tests stand in for isinstance:
+    this loop visits every element of a large body and runs several times faster for it.
+    """
+    kind = type(value)
+    if kind is str:
+        return "string" if len(value) > max_string_length else None
+    if kind is not dict and kind is not list:
+        return None
     stack: list[tuple[Any, int]] = [(value, 1)]
+    push = stack.append
     while stack:
         node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+        if depth > max_depth:
+            return "depth"
+        if type(node) is dict:
+            if node and max(map(len, node)) > max_string_length:
+                return "string"
+            children = node.values()
+        else:
+            children = node
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                if len(child) > max_string_length:
+                    return "string"
+            elif kind is dict or kind is list:
+                push((child, depth + 1))
+    return None

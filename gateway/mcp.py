@@ -19,7 +19,7 @@ from gateway.dispatcher import PROTOCOL_VERSIONS, Dispatcher, RequestContext
 from gateway.errors import GatewayError, InvalidRequest, MethodNotFound
 from gateway.jsonrpc import answer, failure, parse_request, salvage_id
 from gateway.runtime import RuntimeHolder
-from gateway.sessions import Session, SessionStore
+from gateway.sessions import Session, Sessions
 from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json, request_id_of
 
 SESSION_HEADER = "mcp-session-id"
@@ -34,7 +34,7 @@ class SessionNotFound(InvalidRequest):
 
 
 class McpEndpoint:
-    def __init__(self, holder: RuntimeHolder, dispatcher: Dispatcher, sessions: SessionStore) -> None:
+    def __init__(self, holder: RuntimeHolder, dispatcher: Dispatcher, sessions: Sessions) -> None:
         self._holder = holder
         self._dispatcher = dispatcher
         self._sessions = sessions

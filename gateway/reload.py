@@ -32,10 +32,19 @@ from gateway.runtime import Runtime, RuntimeHolder
 
 log = logging.getLogger("callgate.reload")
 
-#: Settings read once, when the app is built (edge middleware, session store, audit writer, watcher).
-#: A reload that changes one of them keeps the rest of the new configuration and says a restart is needed.
+#: Settings read once, when the app is built (edge middleware, session store, audit writer, watcher)
+#: or the server starts (uvicorn's options). A reload that changes one of them keeps the rest of the
+#: new configuration and says a restart is needed. The other server settings are read per request.
 RESTART_ONLY = {
-    "server": ("max_body_bytes", "allowed_origins", "session_idle_s", "max_sessions", "watch_config"),
+    "server": (
+        "max_body_bytes",
+        "allowed_origins",
+        "session_idle_s",
+        "max_sessions",
+        "watch_config",
+        "limit_concurrency",
+        "timeout_keep_alive_s",
+    ),
     "audit": ("dir", "fsync"),
 }
 

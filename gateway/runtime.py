@@ -15,7 +15,20 @@ from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.pipeline import Handler, Stage, compose
 from gateway.policy import PolicyEngine
-from gateway.stages import Audit, Authorize, Breaker, CheckOutput, Resolve, Validate, invoke
+from gateway.stages import (
+    Audit,
+    Authorize,
+    Breaker,
+    CheckOutput,
+    Concurrency,
+    Deadline,
+    RateLimit,
+    Resolve,
+    Retry,
+    Validate,
+    invoke,
+)
+from gateway.store import Store
 from gateway.tools import ToolRegistry
 
 
@@ -26,22 +39,41 @@ class Runtime:
     policy: PolicyEngine
     authenticator: Authenticator
     call_tool: Handler
+    #: Per-backend state a reload hands on to the next runtime (circuits, concurrency slots).
+    breaker: Breaker
+    concurrency: Concurrency
 
 
 def build_runtime(
-    config: Config, http_client: UpstreamClient, audit: AuditWriter, metrics: Metrics | None = None
+    config: Config,
+    http_client: UpstreamClient,
+    audit: AuditWriter,
+    store: Store,
+    metrics: Metrics | None = None,
+    previous: Runtime | None = None,
 ) -> Runtime:
-    """Compile ``config`` completely; raises ConfigError without side effects if any part is bad."""
+    """Compile ``config`` completely; raises ConfigError without side effects if any part is bad.
+
+    With ``previous`` (a reload), backends whose settings did not change keep their circuit and slots.
+    """
     tools = ToolRegistry(config, http_client)
     policy = PolicyEngine(config)
+    breaker = Breaker(config, previous.breaker if previous is not None else None)
+    concurrency = Concurrency(config, previous.concurrency if previous is not None else None)
     stages: list[Stage] = [
         # Outermost: sees every outcome. Metrics know this config's tools, so callers cannot mint labels.
         Audit(audit, config.version, metrics.for_tools(config.tools) if metrics is not None else None),
         Resolve(tools),
         Authorize(policy),  # before validation: no schema hints for callers who may not call
         Validate(),  # refusals above never reach the breaker: a caller's mistake says nothing of the backend
+        RateLimit(config, store),  # after validation, so malformed calls spend no allowance; before any backend work
         # Outside check_output, so a backend whose answers break the tool's output schema counts as failing.
-        Breaker(config),
+        # Outside the deadline, queue and retries: an open circuit refuses before any waiting, and a call
+        # counts once however many attempts it took.
+        breaker,
+        Deadline(config),  # one clock over everything below: the wait for a turn, every attempt and backoff
+        concurrency,  # a slot is held across retries, so attempts never add load beyond max_in_flight
+        Retry(config),  # each attempt is one backend exchange; the deadline above tells it when to stop
         CheckOutput(),  # wraps invoke: checks what the backend returned
     ]
     return Runtime(
@@ -50,6 +82,8 @@ def build_runtime(
         policy=policy,
         authenticator=build_authenticator(config.gateway),
         call_tool=compose(stages, invoke),
+        breaker=breaker,
+        concurrency=concurrency,
     )
 
 

@@ -1,18 +1,20 @@
-"""MCP sessions: an unguessable id bound to the principal that opened it.
+"""MCP sessions: an unguessable id bound to the principal that opened it, kept in the store.
 
-The store is an interface so that sessions can live in Redis when several
-gateway processes serve one deployment; the in-memory store is the default.
+Sessions live in the store so that, with Redis, a session opened on one gateway
+process is honoured by every other; with the memory store they live in this
+process. Idle sessions expire after ``server.session_idle_s``.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from gateway.auth import Principal
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,41 +28,20 @@ class Session:
         return self.subject == principal.subject and self.tenant == principal.tenant
 
 
-class SessionStore(Protocol):
-    async def open(self, principal: Principal, protocol_version: str) -> Session: ...
+class Sessions:
+    """Opens, finds and closes sessions; the store keeps them. A store fault raises StoreUnavailable."""
 
-    async def get(self, session_id: str) -> Session | None: ...
-
-    async def close(self, session_id: str) -> bool: ...
-
-
-class MemorySessionStore:
-    """Sessions in this process: least recently used evicted past ``max_sessions``, idle ones expire."""
-
-    def __init__(self, *, idle_s: float, max_sessions: int) -> None:
+    def __init__(self, store: Store, *, idle_s: float) -> None:
+        self._store = store
         self._idle_s = idle_s
-        self._max = max_sessions
-        self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
 
     async def open(self, principal: Principal, protocol_version: str) -> Session:
         session = Session(secrets.token_urlsafe(32), principal.subject, principal.tenant, protocol_version)
-        self._sessions[session.id] = (session, time.monotonic())
-        while len(self._sessions) > self._max:
-            self._sessions.popitem(last=False)
+        await self._store.save_session(session, self._idle_s)
         return session
 
     async def get(self, session_id: str) -> Session | None:
-        entry = self._sessions.get(session_id)
-        if entry is None:
-            return None
-        session, last_seen = entry
-        now = time.monotonic()
-        if now - last_seen > self._idle_s:
-            del self._sessions[session_id]
-            return None
-        self._sessions[session_id] = (session, now)
-        self._sessions.move_to_end(session_id)
-        return session
+        return await self._store.load_session(session_id, self._idle_s)
 
     async def close(self, session_id: str) -> bool:
-        return self._sessions.pop(session_id, None) is not None
+        return await self._store.drop_session(session_id)

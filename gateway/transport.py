@@ -4,18 +4,25 @@ The two endpoints carry every tool call, so they are served as pure ASGI apps
 with a minimal request and response instead of Starlette's, whose routing,
 exception layers and header objects cost several times callgate's own work on
 each call. Everything else (health, readiness) stays on Starlette.
+
+Every request body callgate reads goes through :meth:`Request.body`, which is
+therefore where a body that arrives too slowly is cut off (HTTP 408). A
+response to a request whose body was not read to its end (refused first, or
+cut off) closes the connection: the rest of the body may still be coming, as
+slowly as its sender likes, and nobody would read it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Challenged, Principal
 from gateway.auth.authenticator import DEFAULT_CHALLENGE
-from gateway.errors import GatewayError, Unauthenticated, UnsupportedMediaType
+from gateway.errors import GatewayError, RequestTimeout, Unauthenticated, UnsupportedMediaType
 from gateway.jsonrpc import decode, encode, failure
 from gateway.runtime import Runtime
 
@@ -27,7 +34,7 @@ class ClientDisconnected(Exception):
 class Request:
     """The part of an HTTP request the endpoints read: method, headers (first value wins), body."""
 
-    __slots__ = ("_receive", "headers", "method", "scope")
+    __slots__ = ("_receive", "body_complete", "headers", "method", "scope")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
@@ -37,16 +44,27 @@ class Request:
         for name, value in scope["headers"]:
             self.headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         self._receive = receive
+        self.body_complete = False
 
-    async def body(self) -> bytes:
+    async def body(self, timeout_s: float | None = None) -> bytes:
+        """The whole body; :class:`RequestTimeout` when it is not all here ``timeout_s`` after this call."""
+        deadline = None if timeout_s is None else ReadDeadline(timeout_s)
         chunks: list[bytes] = []
         while True:
-            message = await self._receive()
+            message = await (self._receive() if deadline is None else deadline.receive(self._receive))
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
+                self.body_complete = True
                 return b"".join(chunks)
+
+    @property
+    def leaves_body_unread(self) -> bool:
+        """Whether the client declared a body that was not read to its end."""
+        if self.body_complete:
+            return False
+        return self.headers.get("content-length", "0") != "0" or "transfer-encoding" in self.headers
 
     @property
     def request_id(self) -> str:
@@ -80,6 +98,52 @@ class Response:
         await send({"type": "http.response.body", "body": self.body})
 
 
+class ReadDeadline:
+    """A deadline for reading one request body, with a timer armed only while a read actually waits.
+
+    uvicorn has usually parsed a small body before the app runs, so its ``receive`` returns at once;
+    such a read schedules one callback for the next loop iteration and cancels it again, a quarter
+    of what ``asyncio.timeout`` costs (it always starts a timer: about 5 µs a request on uvloop). A
+    read that does wait is still waiting when that callback comes, which then starts the timer for
+    the rest of the deadline. When it fires, the reading task is cancelled and the read raises
+    :class:`RequestTimeout`.
+    """
+
+    __slots__ = ("_at", "_expired", "_loop", "_task", "_timer")
+
+    def __init__(self, timeout_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._at = self._loop.time() + timeout_s
+        task = asyncio.current_task(self._loop)
+        if task is None:
+            raise RuntimeError("a request body is read from a task")
+        self._task = task
+        self._timer: asyncio.TimerHandle | None = None
+        self._expired = False
+
+    async def receive(self, receive: Receive) -> Message:
+        arming = self._loop.call_soon(self._arm)
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            # Our own cancellation becomes the refusal; anyone else's (a shutdown) goes on as it was.
+            if self._expired and self._task.uncancel() == 0:
+                raise RequestTimeout() from None
+            raise
+        finally:
+            arming.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _arm(self) -> None:
+        self._timer = self._loop.call_at(self._at, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._task.cancel()
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -88,13 +152,18 @@ def endpoint(handle: Handler, methods: tuple[str, ...]) -> ASGIApp:
     allow = ", ".join(methods)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in methods:
-            await Response(status_code=405, headers={"Allow": allow}).send(send)
-            return
-        try:
-            response = await handle(Request(scope, receive))
-        except ClientDisconnected:
-            return
+        request = Request(scope, receive)
+        if request.method not in methods:
+            response = Response(status_code=405, headers={"Allow": allow})
+        else:
+            try:
+                response = await handle(request)
+            except ClientDisconnected:
+                return
+        if request.leaves_body_unread:
+            # Keeping the connection would let a client that was refused (unauthenticated, say) go
+            # on dripping its body for ever: uvicorn has no deadline for bytes nobody reads.
+            response.headers = {**(response.headers or {}), "Connection": "close"}
         await response.send(send)
 
     return app
@@ -110,8 +179,10 @@ async def read_json(request: Request, runtime: Runtime) -> Any:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType()
-    body = await request.body()
-    return decode(body, runtime.config.gateway.server.max_json_depth)
+    # The limits come from the runtime in force, like every per-request setting, so a reload changes them.
+    server = runtime.config.gateway.server
+    body = await request.body(server.body_read_timeout_s)
+    return decode(body, server.max_json_depth, server.max_string_length)
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -16,6 +16,7 @@ from gateway.config import load_config
 from gateway.demo.backends import create_backend_app
 from gateway.demo.keys import read_demo_keys
 from gateway.serving import serve_in_thread
+from tests.redis_server import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,14 @@ def backend_url() -> Iterator[str]:
 GatewayFactory = Callable[..., RunningGateway]
 
 
+def is_ready(url: str) -> bool:
+    """Whether a gateway at ``url`` answers its readiness check (False while it is still starting)."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 @pytest.fixture
 def start_gateway(
     backend_url: str, demo_keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory
@@ -81,3 +90,22 @@ def start_gateway(
 def gateway(start_gateway: GatewayFactory) -> RunningGateway:
     """A gateway with the shipped configuration, in front of the demo backends."""
     return start_gateway()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session; tests that need their own (to kill it) start another."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    if not redis_server.answers():
+        redis_server.start()
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url

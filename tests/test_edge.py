@@ -1,12 +1,23 @@
-"""The edge of the real gateway: hostile bodies, body limits, request ids, Origin checks, health probes.
+"""The edge of the real gateway: hostile bodies, body limits, slow bodies, request ids, Origin checks, health probes.
 
 Every hostile body must end as a clear JSON-RPC error (-32700 or -32600) or a
-413/415 with a JSON-RPC error body: never a 500, never a stack trace.
+408/413/415 with a JSON-RPC error body: never a 500, never a stack trace.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import re
+import select
+import shutil
+import socket
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,9 +25,10 @@ import pytest
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.serving import serve_in_thread
-from tests.conftest import REPO_ROOT, RunningGateway
+from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
 
 MAX_BODY = 1_048_576  # policies/gateway.yaml: server.max_body_bytes
+MAX_STRING = 262_144  # policies/gateway.yaml: server.max_string_length
 ENDPOINTS = ["/rpc", "/mcp"]
 
 
@@ -116,6 +128,7 @@ def test_body_over_the_limit_is_413(edge: RunningGateway, path: str) -> None:
     response = post(edge, path, body)
     assert_jsonrpc_error(response, 413, -32600)
     assert response.json()["error"]["data"]["max_bytes"] == MAX_BODY
+    assert response.headers["connection"] == "close"  # the rest of the body need not be taken in
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -130,6 +143,7 @@ def test_chunked_body_over_the_limit_is_413(edge: RunningGateway, path: str) -> 
 
     response = post(edge, path, chunks())
     assert_jsonrpc_error(response, 413, -32600)
+    assert response.headers["connection"] == "close"
 
 
 def test_chunked_body_under_the_limit_is_served(edge: RunningGateway) -> None:
@@ -138,6 +152,29 @@ def test_chunked_body_under_the_limit_is_served(edge: RunningGateway) -> None:
         yield b'"method":"ping","id":1}'
 
     assert post(edge, "/rpc", chunks()).json() == {"jsonrpc": "2.0", "result": {}, "id": 1}
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param(b'{"note":"' + b"x" * (MAX_STRING + 1) + b'"}', id="value"),
+        pytest.param(b'{"' + b"x" * (MAX_STRING + 1) + b'":1}', id="object-key"),
+        pytest.param(b'[["a",["' + b"x" * (MAX_STRING + 1) + b'"]]]', id="nested"),
+    ],
+)
+def test_string_over_the_limit_is_400_naming_the_limit_not_the_content(
+    edge: RunningGateway, path: str, params: bytes
+) -> None:
+    response = post(edge, path, b'{"jsonrpc":"2.0","method":"ping","id":1,"params":' + params + b"}")
+    assert_jsonrpc_error(response, 400, -32600)
+    assert response.json()["error"]["data"]["detail"] == f"JSON string or key longer than {MAX_STRING} characters"
+    assert "xxxx" not in response.text
+
+
+def test_string_at_the_limit_is_accepted(edge: RunningGateway) -> None:
+    body = b'{"jsonrpc":"2.0","method":"ping","id":1,"params":{"note":"' + b"x" * MAX_STRING + b'"}}'
+    assert post(edge, "/rpc", body).json() == {"jsonrpc": "2.0", "result": {}, "id": 1}
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -151,6 +188,207 @@ def test_json_content_type_with_charset_is_accepted(edge: RunningGateway) -> Non
     body = b'{"jsonrpc":"2.0","method":"ping","id":1}'
     response = post(edge, "/rpc", body, content_type="application/json; charset=utf-8")
     assert response.json() == {"jsonrpc": "2.0", "result": {}, "id": 1}
+
+
+# --- slow bodies (raw sockets: an HTTP client library would not send a body this badly) --------
+
+BODY_READ_TIMEOUT_S = 0.5
+PING = b'{"jsonrpc":"2.0","method":"ping","id":1}'
+
+
+def configured(root: Path, **server: Any) -> Path:
+    """A copy of the shipped configuration with these ``server`` settings, and no file watching."""
+    config_dir = root / "config"
+    shutil.copytree(REPO_ROOT / "policies", config_dir / "policies")
+    shutil.copytree(REPO_ROOT / "tool_specs", config_dir / "tool_specs")
+    gateway_yaml = config_dir / "policies" / "gateway.yaml"
+    text = gateway_yaml.read_text()
+    for name, value in {"watch_config": False, **server}.items():
+        line = f"  {name}: {json.dumps(value)}"
+        text, found = re.subn(rf"(?m)^  {name}:.*$", line, text)
+        if not found:
+            text = text.replace("server:\n", f"server:\n{line}\n", 1)
+    gateway_yaml.write_text(text)
+    return config_dir
+
+
+@pytest.fixture
+def impatient(start_gateway: GatewayFactory, tmp_path: Path) -> RunningGateway:
+    """A gateway that waits only ``BODY_READ_TIMEOUT_S`` for a request body."""
+    return start_gateway(configured(tmp_path, body_read_timeout_s=BODY_READ_TIMEOUT_S))
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def connect(gateway: RunningGateway) -> socket.socket:
+    host, port = gateway.url.removeprefix("http://").rsplit(":", 1)
+    # The timeout only keeps a broken test from hanging; nothing here asserts how long anything took.
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def request_head(gateway: RunningGateway, path: str, content_length: int | None) -> bytes:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: callgate.test",
+        "Content-Type: application/json",
+        f"Authorization: Bearer {gateway.keys['support-agent']}",
+        f"Content-Length: {content_length}" if content_length is not None else "Transfer-Encoding: chunked",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_response(sock: socket.socket) -> RawResponse:
+    """One response, read to the end of its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65_536)
+        assert chunk, f"connection closed before a response: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in header_lines)}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65_536)
+        assert chunk, "connection closed inside the response body"
+        body += chunk
+    return RawResponse(int(status_line.split()[1]), headers, body)
+
+
+def assert_hung_up(sock: socket.socket) -> None:
+    """The server closed the connection: the next read finds its end (or its reset)."""
+    # A reset instead of an orderly end is fine: the server closed with bytes of the slow body unread.
+    with contextlib.suppress(ConnectionResetError):
+        assert sock.recv(1) == b""
+
+
+def assert_timed_out(response: RawResponse) -> None:
+    """A 408 with a JSON-RPC error body that asks to close the connection."""
+    assert response.status == 408, response.body
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["connection"] == "close"
+    assert json.loads(response.body) == {
+        "jsonrpc": "2.0",
+        "error": {
+            "code": -32600,
+            "message": "Request body not received in time",
+            "data": {"reason": "protocol.invalid_request"},
+        },
+        "id": None,
+    }
+
+
+def assert_still_serving(gateway: RunningGateway) -> None:
+    response = post(gateway, "/rpc", PING)
+    assert response.json() == {"jsonrpc": "2.0", "result": {}, "id": 1}
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_body_that_stalls_after_the_headers_is_408_and_the_connection_closed(
+    impatient: RunningGateway, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with connect(impatient) as sock:
+        sock.sendall(request_head(impatient, path, content_length=len(PING)) + PING[:10])
+        assert_timed_out(read_response(sock))
+        assert_hung_up(sock)
+    assert_still_serving(impatient)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def test_body_dripping_in_steadily_is_still_cut_off_at_the_deadline(impatient: RunningGateway) -> None:
+    """Every byte comes well within the deadline, but the whole body never does: a slowloris body."""
+    body = b'{"jsonrpc":"2.0","method":"ping","id":1,"params":{"pad":"' + b"x" * 1_000 + b'"}}'
+    with connect(impatient) as sock:
+        sock.sendall(request_head(impatient, "/rpc", content_length=len(body)))
+        for byte in body:  # a byte every BODY_READ_TIMEOUT_S / 10: the whole body would take 50 deadlines
+            sock.sendall(bytes([byte]))
+            answered, _, _ = select.select([sock], [], [], BODY_READ_TIMEOUT_S / 10)
+            if answered:
+                break
+        assert_timed_out(read_response(sock))
+        assert_hung_up(sock)
+    assert_still_serving(impatient)
+
+
+def test_chunked_body_that_stalls_is_408(impatient: RunningGateway) -> None:
+    """Without a Content-Length the body passes the streaming size limit first; the deadline still holds."""
+    with connect(impatient) as sock:
+        sock.sendall(request_head(impatient, "/rpc", content_length=None) + b"a\r\n" + PING[:10] + b"\r\n")
+        assert_timed_out(read_response(sock))
+        assert_hung_up(sock)
+
+
+def test_body_in_pieces_within_the_deadline_is_served_and_the_connection_kept(edge: RunningGateway) -> None:
+    """The shipped 10 s deadline: a body in three pieces, each waited for, is read whole and answered."""
+    with connect(edge) as sock:
+        sock.sendall(request_head(edge, "/rpc", content_length=len(PING)))
+        for piece in (PING[:10], PING[10:20], PING[20:]):
+            time.sleep(0.05)  # so that the gateway's read waits for each piece
+            sock.sendall(piece)
+        first = read_response(sock)
+        sock.sendall(request_head(edge, "/rpc", content_length=len(PING)) + PING)
+        second = read_response(sock)
+    for response in (first, second):
+        assert response.status == 200
+        assert json.loads(response.body) == {"jsonrpc": "2.0", "result": {}, "id": 1}
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_unauthenticated_request_is_refused_without_waiting_for_its_body_and_the_connection_closed(
+    edge: RunningGateway, path: str
+) -> None:
+    """Authentication comes first, so a stranger cannot make the gateway wait for a body; and since
+    nobody reads the rest of it, the connection ends rather than let it drip in for ever."""
+    head = request_head(edge, path, content_length=len(PING)).replace(
+        edge.keys["support-agent"].encode(), b"cg_not_a_key_anyone_has"
+    )
+    with connect(edge) as sock:
+        sock.sendall(head + PING[:10])
+        response = read_response(sock)
+        assert_hung_up(sock)
+    assert response.status == 401
+    assert response.headers["connection"] == "close"
+    assert json.loads(response.body)["error"]["code"] == -31401
+
+
+def test_wrong_method_with_a_body_is_405_and_the_connection_closed(edge: RunningGateway) -> None:
+    head = request_head(edge, "/rpc", content_length=len(PING)).replace(b"POST /rpc", b"PUT /rpc")
+    with connect(edge) as sock:
+        sock.sendall(head + PING[:10])
+        response = read_response(sock)
+        assert_hung_up(sock)
+    assert response.status == 405
+    assert response.headers["connection"] == "close"
+
+
+# --- limits read per request: a reload changes them ----------------------------------------------
+
+
+def test_reload_changes_the_string_limit_and_says_uvicorn_limits_need_a_restart(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    config_dir = configured(tmp_path)
+    gateway = start_gateway(config_dir)
+    body = b'{"jsonrpc":"2.0","method":"ping","id":1,"params":{"note":"' + b"x" * 2_000 + b'"}}'
+    assert post(gateway, "/rpc", body).json() == {"jsonrpc": "2.0", "result": {}, "id": 1}
+
+    gateway_yaml = config_dir / "policies" / "gateway.yaml"
+    configured_text = gateway_yaml.read_text()
+    changes = {"max_string_length": 1024, "limit_concurrency": 50, "timeout_keep_alive_s": 30}
+    for name, value in changes.items():
+        configured_text = re.sub(rf"(?m)^  {name}:.*$", f"  {name}: {value}", configured_text)
+    gateway_yaml.write_text(configured_text)
+    reload = httpx.post(f"{gateway.url}/admin/policy/reload", headers=gateway.headers("admin"), timeout=30).json()
+
+    assert reload["reloaded"] is True
+    assert sorted(reload["restart_required"]) == ["server.limit_concurrency", "server.timeout_keep_alive_s"]
+    response = post(gateway, "/rpc", body)
+    assert_jsonrpc_error(response, 400, -32600)
+    assert response.json()["error"]["data"]["detail"] == "JSON string or key longer than 1024 characters"
 
 
 # --- request ids ------------------------------------------------------------------------------

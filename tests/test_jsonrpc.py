@@ -10,7 +10,8 @@ second half talks to the whole gateway with the shipped configuration.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,8 @@ from gateway.auth.apikeys import hash_key
 from gateway.auth.authenticator import Authenticator
 from gateway.config import ApiKeyEntry, ServerSettings
 from gateway.dispatcher import Dispatcher, RequestContext
-from gateway.errors import InvalidParams
-from gateway.jsonrpc import Params
+from gateway.errors import InvalidParams, InvalidRequest, error_object
+from gateway.jsonrpc import Params, decode
 from gateway.rpc import RpcEndpoint
 from gateway.serving import serve_in_thread
 from gateway.transport import endpoint as asgi_endpoint
@@ -450,3 +451,146 @@ def test_missing_authorization_is_401(gateway: RunningGateway) -> None:
     assert response.status_code == 401
     assert "WWW-Authenticate" in response.headers
     assert response.json()["error"]["code"] == -31401
+
+
+# --- decoding: the limits on a body's shape ------------------------------------------------------
+
+STRING_LIMIT = 1024
+
+
+def ping_with_params(params: bytes) -> bytes:
+    return b'{"jsonrpc":"2.0","method":"ping","id":1,"params":' + params + b"}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(ping_with_params(b'{"note":"' + b"x" * 1025 + b'"}'), id="value"),
+        pytest.param(ping_with_params(b'{"' + b"x" * 1025 + b'":1}'), id="object-key"),
+        pytest.param(ping_with_params(b'[[{"a":["' + b"x" * 1025 + b'"]}]]'), id="deep-inside"),
+        pytest.param(b'"' + b"x" * 1025 + b'"', id="top-level-string"),
+        pytest.param(ping_with_params(b'{"note":"' + b"\\u0078" * 1025 + b'"}'), id="escaped-characters"),
+        pytest.param(ping_with_params(('{"note":"' + "é" * 1025 + '"}').encode()), id="two-byte-utf8"),
+    ],
+)
+def test_string_longer_than_the_limit_is_invalid_request_naming_the_limit_not_the_content(body: bytes) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        decode(body, 64, STRING_LIMIT)
+    error = error_object(caught.value)
+    assert error["code"] == -32600
+    assert error["data"] == {
+        "reason": "protocol.invalid_request",
+        "detail": "JSON string or key longer than 1024 characters",
+    }
+    assert "xxx" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("x" * 1024, id="ascii"),
+        pytest.param("\\u00e9" * 1024, id="escapes"),
+        pytest.param("\\ud83d\\ude00" * 1024, id="surrogate-pairs"),
+        pytest.param("\U0001f600" * 1024, id="four-byte-utf8"),
+    ],
+)
+def test_string_of_exactly_the_limit_in_characters_is_accepted(text: str) -> None:
+    """Characters are counted, not bytes: an escape or a multi-byte character is one."""
+    body = ping_with_params(('{"note":"' + text + '","' + text + '":1}').encode())
+    params = decode(body, 64, STRING_LIMIT)["params"]
+    assert [len(key) for key in params] == [4, 1024]
+    assert len(params["note"]) == 1024
+
+
+def test_body_far_longer_than_the_string_limit_with_short_strings_is_accepted() -> None:
+    body = ping_with_params(json.dumps({"words": [f"word{i}" for i in range(5_000)]}).encode())
+    assert len(body) > 20 * STRING_LIMIT
+    assert len(decode(body, 64, STRING_LIMIT)["params"]["words"]) == 5_000
+
+
+def test_nesting_is_still_checked_when_strings_are_checked_too() -> None:
+    """A body that needs both checks gets one walk; it must still find the depth."""
+    body = ping_with_params(b'{"pad":"' + b"x" * 1000 + b'","deep":' + b"[" * 64 + b"]" * 64 + b"}")
+    assert len(body) > STRING_LIMIT
+    with pytest.raises(InvalidRequest) as caught:
+        decode(body, 64, STRING_LIMIT)
+    assert caught.value.data == {"detail": "JSON nested deeper than 64 levels"}
+
+
+def test_without_a_string_limit_long_strings_are_accepted() -> None:
+    assert decode(b'"' + b"x" * 100_000 + b'"', 64) == "x" * 100_000
+
+
+@pytest.mark.parametrize("key", [False, True], ids=["value", "key"])
+def test_string_just_over_the_limit_is_refused_wherever_it_falls_in_a_long_body(key: bool) -> None:
+    """Shifted across every position relative to the points the shortcut looks at, one by one."""
+    limit = 16
+    for shift in range(3 * limit):
+        for length, refused in ((limit, False), (limit + 1, True)):
+            long = "x" * length
+            message = [{long: 1} if key else long, 1]
+            body = b"[" + b" " * shift + json.dumps(message[0]).encode() + b"," + b" " * 3 * limit + b"1]"
+            if refused:
+                with pytest.raises(InvalidRequest):
+                    decode(body, 64, limit)
+            else:
+                assert decode(body, 64, limit) == message
+
+
+def longest_string(value: Any) -> int:
+    """The reference: the most characters in any string or object key of ``value``."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return max(map(longest_string, value), default=0)
+    if isinstance(value, dict):
+        return max([0, *map(len, value), *map(longest_string, value.values())])
+    return 0
+
+
+WRITERS: list[Callable[[Any], bytes]] = [
+    lambda value: json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(),
+    lambda value: json.dumps(value).encode(),  # every non-ASCII character as \u escapes
+    lambda value: json.dumps(value, ensure_ascii=False, indent=1).encode(),
+]
+
+
+def test_string_limit_agrees_with_a_plain_count_on_random_bodies() -> None:
+    """Strings just under, at and over the limit, full of escapes, quotes, backslashes and multi-byte
+    characters, as values and keys at any depth: refused exactly when one is longer than the limit.
+
+    The shortcut that skips the walk for most long bodies must never skip one that breaks the limit.
+    """
+    rng = random.Random(20_260_101)  # fixed: the same bodies every run
+    pieces = ["a", "é", "\U0001f600", '"', "\\", "\n", "/", '\\"', "\\\\", "\u2028"]
+
+    def text(limit: int) -> str:
+        length = rng.choice([0, 1, limit - 1, limit, limit + 1, 2 * limit, rng.randint(0, 3 * limit)])
+        return "".join(rng.choice(pieces) for _ in range(length))
+
+    def value(limit: int, depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth > 4 or roll < 0.35:
+            return text(limit)
+        if roll < 0.45:
+            return rng.randint(-(10**6), 10**6)
+        if roll < 0.7:
+            return [value(limit, depth + 1) for _ in range(rng.randint(0, 5))]
+        return {
+            text(limit) if rng.random() < 0.2 else f"k{i}": value(limit, depth + 1) for i in range(rng.randint(0, 5))
+        }
+
+    checked = refused = 0
+    for _ in range(3_000):
+        limit = rng.choice([4, 7, 16, 33])
+        message = value(limit)
+        for write in WRITERS:
+            body = write(message)
+            checked += 1
+            if longest_string(message) > limit:
+                refused += 1
+                with pytest.raises(InvalidRequest):
+                    decode(body, 64, limit)
+            else:
+                assert decode(body, 64, limit) == message
+    assert checked == 9_000 and 1_000 < refused < 8_000  # both outcomes well covered

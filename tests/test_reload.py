@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
@@ -28,7 +29,8 @@ from gateway.metrics import Metrics
 from gateway.reload import Reloader
 from gateway.runtime import Runtime, RuntimeHolder, build_runtime
 from gateway.serving import bind_loopback, serve_in_thread
-from tests.conftest import REPO_ROOT, RunningGateway
+from gateway.store import MemoryStore
+from tests.conftest import REPO_ROOT, RunningGateway, is_ready
 
 #: Denies support agents the clock, which the shipped policy allows them: the policy change every test makes.
 DENY_CLOCK = "p, support-agent, acme, clock.now, call, deny\n"
@@ -179,7 +181,8 @@ async def in_process(config_dir: Path, audit_dir: Path) -> AsyncIterator[tuple[R
     client, writer, metrics = UpstreamClient(), AuditWriter(audit_dir, fsync=False), Metrics()
     await writer.start()
     try:
-        yield RuntimeHolder(build_runtime(config, client, writer, metrics)), _builder(client, writer, metrics), writer
+        runtime = build_runtime(config, client, writer, MemoryStore(), metrics)
+        yield RuntimeHolder(runtime), _builder(client, writer, metrics), writer
     finally:
         await writer.close()
         await client.aclose()
@@ -188,8 +191,16 @@ async def in_process(config_dir: Path, audit_dir: Path) -> AsyncIterator[tuple[R
 Builder = Callable[[Config], Runtime]
 
 
+def without_rate_limits(config_dir: Path) -> None:
+    """Drops the shipped rate limits from a copied configuration."""
+    for path in [config_dir / "policies" / "gateway.yaml", *(config_dir / "tool_specs").glob("*.yaml")]:
+        data = yaml.safe_load(path.read_text())
+        if data.pop("rate_limits", None) is not None or data.pop("rate_limit", None) is not None:
+            path.write_text(yaml.safe_dump(data))
+
+
 def _builder(client: UpstreamClient, writer: AuditWriter, metrics: Metrics) -> Builder:
-    return lambda config: build_runtime(config, client, writer, metrics)
+    return lambda config: build_runtime(config, client, writer, MemoryStore(), metrics)
 
 
 async def test_a_policy_edited_while_it_loads_is_loaded_again(tmp_path: Path) -> None:
@@ -241,6 +252,7 @@ def test_every_call_is_decided_by_one_complete_configuration_during_100_reloads(
     config_dir = copy_config(tmp_path, watch=False)
     gateway_yaml = config_dir / "policies" / "gateway.yaml"
     gateway_yaml.write_text(gateway_yaml.read_text().replace("fsync: true", "fsync: false"))
+    without_rate_limits(config_dir)  # hundreds of clock calls: only the policy may decide them
     policy_path = config_dir / "policies" / "policy.csv"
     broken_path = config_dir / "tool_specs" / "zz-broken.yaml"
     allowing = policy_path.read_text()
@@ -339,7 +351,7 @@ def test_sighup_reloads_a_served_gateway(tmp_path: Path, backend_url: str, demo_
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gateway = RunningGateway(url=f"http://127.0.0.1:{port}", audit_dir=tmp_path / "audit", keys=demo_keys)
     try:
-        eventually(lambda: _ready(gateway.url), timeout_s=30)
+        eventually(lambda: is_ready(gateway.url), timeout_s=30)
         before = ready_version(gateway)
         with (config_dir / "policies" / "policy.csv").open("a") as policy:
             policy.write(DENY_CLOCK)
@@ -351,10 +363,3 @@ def test_sighup_reloads_a_served_gateway(tmp_path: Path, backend_url: str, demo_
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False

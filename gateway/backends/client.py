@@ -31,6 +31,10 @@ class UpstreamClient:
                 skip_auto_headers=("User-Agent",),
                 headers={"User-Agent": "callgate"},
             )
+            # aiohttp quietly sends a GET, PUT or DELETE a second time when the connection drops; whether a
+            # tool may be called twice is its spec's to say (idempotent), and the retry stage's to act on.
+            # There is no public switch: aiohttp's own test client sets this attribute too.
+            self._session._retry_connection = False
         return self._session
 
     async def aclose(self) -> None:

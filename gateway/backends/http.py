@@ -3,13 +3,17 @@
 Path placeholders are filled from arguments and percent-encoded, so an argument
 can never change the host or climb out of the path; the remaining arguments go
 in the JSON body or the query string. Secrets in headers come from the
-environment at load. Redirects are not followed, the response is read up to a
-size limit, and the whole exchange is bounded by the tool's deadline.
+environment at load. Redirects are not followed and the response is read up to
+a size limit. The tool's deadline is not kept here but by the deadline stage,
+which bounds the whole call (queueing and retries included) with one clock.
+
+Failures another attempt may not meet (no connection, a connection dropped
+before any response, 502/503/504) are raised as
+:class:`~gateway.errors.BackendTransient`, the only ones the retry stage retries.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 from urllib.parse import quote
@@ -19,12 +23,14 @@ from yarl import URL
 
 from gateway.backends.client import UpstreamClient
 from gateway.config import ConfigError, HttpBackendSpec, ToolSpec
-from gateway.errors import BackendBadResponse, BackendTimeout, InvalidParams
+from gateway.errors import BackendBadResponse, BackendTransient, InvalidParams
 from gateway.jsoncodec import DecodeError, dumps, loads
 from gateway.pipeline import ToolResult
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ERROR_TEXT_LIMIT = 2000
+#: Gateway, proxy or backend saying "not now": worth another attempt, unlike any other 5xx.
+_TRANSIENT_STATUS = frozenset({502, 503, 504})
 
 
 class HttpBackend:
@@ -36,7 +42,6 @@ class HttpBackend:
         if backend.args == "json":
             self._headers.setdefault("Content-Type", "application/json")
         self._max_bytes = backend.max_response_bytes
-        self._timeout = spec.timeout_s
         # The template split once: literal, name, literal, name, ..., literal. The schema keeps
         # placeholders out of the scheme and host, and every filled segment is percent-encoded
         # (no "/", "?", "#", "@" or ":" survives), so an argument can never reach the authority.
@@ -54,20 +59,18 @@ class HttpBackend:
         rest = {k: v for k, v in arguments.items() if k not in self._path_names} if arguments else arguments
         params = _query(rest) if self._args_in == "query" and rest else None
         body = dumps(rest) if self._args_in == "json" else None
+        status = 0  # until the response's head arrives
         try:
-            async with (
-                asyncio.timeout(self._timeout),
-                self._client.session.request(
-                    self._method, url, params=params, data=body, headers=self._headers, allow_redirects=False
-                ) as response,
-            ):
-                notes["backend_status"] = response.status
+            async with self._client.session.request(
+                self._method, url, params=params, data=body, headers=self._headers, allow_redirects=False
+            ) as response:
+                status = notes["backend_status"] = response.status
                 payload = await self._read_limited(response)
-        except TimeoutError:
-            raise BackendTimeout() from None
-        except aiohttp.ClientError:
+        except aiohttp.ClientError as exc:
+            if status == 0 and _is_connection_failure(exc):
+                raise BackendTransient("Backend unreachable") from None
             raise BackendBadResponse("Backend unreachable") from None
-        return self._result(response.status, response.headers.get("Content-Type", ""), payload)
+        return self._result(status, response.headers.get("Content-Type", ""), payload)
 
     def _url(self, arguments: dict[str, Any]) -> str:
         parts = self._parts
@@ -92,6 +95,8 @@ class HttpBackend:
         return bytes(body)
 
     def _result(self, status: int, content_type: str, body: bytes) -> ToolResult:
+        if status in _TRANSIENT_STATUS:
+            raise BackendTransient(data={"backend_status": status})
         if status >= 500 or 300 <= status < 400 or status < 200:
             raise BackendBadResponse(data={"backend_status": status})
         value = _decode(content_type, body)
@@ -100,6 +105,17 @@ class HttpBackend:
                 value = value[:_ERROR_TEXT_LIMIT]
             return ToolResult.from_value({"status": status, "error": value}, is_error=True)
         return ToolResult.from_value(value if value != "" else {})
+
+
+def _is_connection_failure(exc: aiohttp.ClientError) -> bool:
+    """No connection could be made, or it broke before any answer began: no status, nothing to read.
+
+    Not a TLS or certificate failure (another attempt meets the same), and not one of aiohttp's own
+    timeouts (callgate sets none; the deadline stage alone decides when a call has taken too long).
+    """
+    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
+        exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch | TimeoutError
+    )
 
 
 def _path_segment(name: str, value: Any) -> str:

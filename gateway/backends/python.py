@@ -1,8 +1,13 @@
-"""The ``python`` backend: an importable async callable, imported once at load."""
+"""The ``python`` backend: an importable async callable, imported once at load.
+
+The tool's deadline is kept by the deadline stage, which cancels the callable
+when it passes. A ``TimeoutError`` the callable raises itself is its own failure
+(a bad response), not callgate's deadline. Nothing here is marked for retry: an
+in-process tool that fails has a bug, not a passing network fault.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import logging
@@ -10,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.config import ConfigError, PythonBackendSpec, ToolSpec
-from gateway.errors import BackendBadResponse, BackendTimeout
+from gateway.errors import BackendBadResponse
 from gateway.pipeline import ToolResult
 
 log = logging.getLogger("callgate.backends")
@@ -23,15 +28,11 @@ class ToolFailure(Exception):
 class PythonBackend:
     def __init__(self, spec: ToolSpec, backend: PythonBackendSpec) -> None:
         self._name = spec.name
-        self._timeout = spec.timeout_s
         self._function = _import(spec, backend.callable)
 
     async def invoke(self, arguments: dict[str, Any], notes: dict[str, Any]) -> ToolResult:
         try:
-            async with asyncio.timeout(self._timeout):
-                value = await self._function(**arguments)
-        except TimeoutError:
-            raise BackendTimeout() from None
+            value = await self._function(**arguments)
         except ToolFailure as failure:
             return ToolResult.from_value({"error": str(failure)}, is_error=True)
         except Exception:

@@ -25,11 +25,15 @@ from gateway.config.model import (
     ApiKeyEntry,
     AuditSettings,
     BreakerSpec,
+    ConcurrencySpec,
     Config,
     GatewaySettings,
     HttpBackendSpec,
     JwtIssuer,
     PythonBackendSpec,
+    RateLimitSettings,
+    RateLimitSpec,
+    RetrySpec,
     ServerSettings,
     ToolSpec,
 )
@@ -111,6 +115,10 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
         server=ServerSettings(
             max_body_bytes=server.get("max_body_bytes", 1_048_576),
             max_json_depth=server.get("max_json_depth", 64),
+            max_string_length=server.get("max_string_length", 262_144),
+            body_read_timeout_s=float(server.get("body_read_timeout_s", 10)),
+            limit_concurrency=server.get("limit_concurrency", 1000),
+            timeout_keep_alive_s=server.get("timeout_keep_alive_s", 5),
             max_batch_length=server.get("max_batch_length", 100),
             allowed_origins=tuple(server.get("allowed_origins", ())),
             session_idle_s=float(server.get("session_idle_s", 3600)),
@@ -127,7 +135,20 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
             fsync=audit.get("fsync", True),
         ),
         jwt=_jwt_issuers(path, data, config_dir, env),
+        rate_limits=_rate_limits(data.get("rate_limits", {})),
     )
+
+
+def _rate_limits(data: dict[str, Any]) -> RateLimitSettings:
+    return RateLimitSettings(
+        roles={role: _rate_limit(limit) for role, limit in data.get("roles", {}).items()},
+        tenants={tenant: _rate_limit(limit) for tenant, limit in data.get("tenants", {}).items()},
+    )
+
+
+def _rate_limit(data: dict[str, Any]) -> RateLimitSpec:
+    requests = data["requests"]
+    return RateLimitSpec(requests=requests, per_s=float(data["per_s"]), burst=data.get("burst", requests))
 
 
 def _jwt_issuers(path: Path, data: dict[str, Any], config_dir: Path, env: Mapping[str, str]) -> tuple[JwtIssuer, ...]:
@@ -166,6 +187,10 @@ def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
         idempotent=data.get("idempotent", False),
         risk=data.get("risk", "low"),
         breaker=_breaker(data["breaker"]) if "breaker" in data else None,
+        concurrency=_concurrency(data["concurrency"]) if "concurrency" in data else None,
+        retry=_retry(path, data),
+        rate_limit=_rate_limit(data["rate_limit"]) if "requests" in data.get("rate_limit", {}) else None,
+        rate_limit_local_fallback=data.get("rate_limit", {}).get("when_store_unavailable") == "local",
     )
 
 
@@ -174,6 +199,23 @@ def _breaker(data: dict[str, Any]) -> BreakerSpec:
         failure_threshold=data.get("failure_threshold", 5),
         reset_timeout_s=float(data.get("reset_timeout_s", 30)),
     )
+
+
+def _concurrency(data: dict[str, Any]) -> ConcurrencySpec:
+    return ConcurrencySpec(**data)  # the schema admits only its fields; the dataclass holds the defaults
+
+
+def _retry(path: Path, tool: dict[str, Any]) -> RetrySpec | None:
+    if "retry" not in tool:
+        return None
+    if not tool.get("idempotent", False):  # nobody should believe a tool with side effects is retried
+        raise ConfigError(
+            path,
+            "retry is only for tools marked idempotent: true; mark the tool idempotent or remove retry",
+            json_path="$.retry",
+            line=_line_of(path, ["retry"]),
+        )
+    return RetrySpec(**tool["retry"])  # the schema admits only its fields; the dataclass holds the defaults
 
 
 def _backend(path: Path, data: dict[str, Any], env: Mapping[str, str]) -> HttpBackendSpec | PythonBackendSpec:
@@ -199,6 +241,7 @@ def _backend(path: Path, data: dict[str, Any], env: Mapping[str, str]) -> HttpBa
         args=data.get("args", "query" if method in ("GET", "DELETE") else "json"),
         headers=tuple(headers),
         max_response_bytes=data.get("max_response_bytes", 1_048_576),
+        service=data.get("service"),
     )
 
 

@@ -16,6 +16,8 @@ class HttpBackendSpec:
     args: Literal["json", "query", "none"]
     headers: tuple[tuple[str, str], ...]
     max_response_bytes: int
+    #: Names the service when one origin fronts several; tools of one service share its circuit and limits.
+    service: str | None = None
     type: Literal["http"] = "http"
 
 
@@ -39,6 +41,56 @@ class BreakerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ConcurrencySpec:
+    """How many calls may be at a tool's backend at once, and how many may wait for a turn.
+
+    The defaults: 64 at once is well above what a healthy backend needs (the benchmark drives 32), yet
+    one hung backend holds at most an eighth of the shared upstream pool (512 connections). A queue
+    twice that deep lets a burst wait its turn instead of being refused; a waiting call costs only a
+    future, and the tool's deadline bounds its wait.
+    """
+
+    max_in_flight: int = 64
+    max_queue: int = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySpec:
+    """Retries of an idempotent tool: attempts in all (the first included), and the full-jitter backoff bounds."""
+
+    max_attempts: int = 3
+    base_delay_s: float = 0.05
+    max_delay_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSpec:
+    """``requests`` calls per ``per_s`` seconds, of which up to ``burst`` may come at once."""
+
+    requests: int
+    per_s: float
+    burst: int
+
+    @property
+    def interval_s(self) -> float:
+        """The sustained spacing between calls: GCRA's emission interval."""
+        return self.per_s / self.requests
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """``rate_limits`` in ``policies/gateway.yaml``.
+
+    ``roles``: each agent's allowance on each tool, by role (an agent with several roles gets the
+    most generous; ``"*"`` applies to agents with none of the listed roles). ``tenants``: each
+    tenant's allowance across all its agents and tools (``"*"``: any tenant not listed).
+    """
+
+    roles: dict[str, RateLimitSpec] = field(default_factory=dict)
+    tenants: dict[str, RateLimitSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ToolSpec:
     """One tool as declared in ``tool_specs/<name>.yaml``."""
 
@@ -54,6 +106,14 @@ class ToolSpec:
     risk: Literal["low", "medium", "high"] = "low"
     #: None when the spec declares no ``breaker``: the backend's circuit then uses others' or the defaults.
     breaker: BreakerSpec | None = None
+    #: None when the spec declares no ``concurrency``: the backend's limiter then uses others' or the defaults.
+    concurrency: ConcurrencySpec | None = None
+    #: None when the spec declares no ``retry``: an idempotent tool then gets the defaults; others are never retried.
+    retry: RetrySpec | None = None
+    #: Each agent's allowance on this tool, on top of its role's and its tenant's.
+    rate_limit: RateLimitSpec | None = None
+    #: When the shared store (Redis) is unreachable: decide from this process's own buckets, not refuse.
+    rate_limit_local_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +178,14 @@ class JwtIssuer:
 class ServerSettings:
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 64
+    #: Longest JSON string (a value or an object key) a request may hold, in characters.
+    max_string_length: int = 262_144
+    #: Seconds from the first read of a request body until all of it must have arrived (slow clients get 408).
+    body_read_timeout_s: float = 10.0
+    #: uvicorn answers 503 at once while this many connections (the new one included) or requests are open.
+    limit_concurrency: int = 1000
+    #: uvicorn closes a keep-alive connection idle this many whole seconds after a response.
+    timeout_keep_alive_s: int = 5
     max_batch_length: int = 100
     allowed_origins: tuple[str, ...] = ()
     session_idle_s: float = 3600.0
@@ -142,6 +210,7 @@ class GatewaySettings:
     api_keys: tuple[ApiKeyEntry, ...]
     audit: AuditSettings
     jwt: tuple[JwtIssuer, ...] = ()
+    rate_limits: RateLimitSettings = RateLimitSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,19 @@ STEPS = [
         "the CRM answers 404: the model sees a tool error it can correct",
     ),
     Step("sales-agent", "reports.daily", {}, "backend.bad_response", "a backend that is down"),
+    Step("sales-agent", "reports.daily", {}, "backend.bad_response", "down again: two failures open its circuit"),
+    Step(
+        "sales-agent",
+        "reports.daily",
+        {},
+        "backend.unavailable",
+        "circuit open: refused at once, the backend is left alone",
+    ),
+    Step("support-agent", "crm.get_customer", {"customer_id": "C1002"}, "allowed", "the CRM has its own circuit"),
     Step("support-agent", "clock.now", {"timezone": "Europe/Paris"}, "allowed", "an in-process tool"),
+    Step("support-agent", "clock.now", {}, "allowed", "an agent polls the clock in a loop (2 of 3 at once)"),
+    Step("support-agent", "clock.now", {}, "allowed", "and again (3 of 3)"),
+    Step("support-agent", "clock.now", {}, "ratelimit.exceeded", "the tool's rate limit: wait before asking again"),
     Step(
         "support-agent",
         "crm.get_customer",
@@ -164,7 +176,10 @@ async def _steps(gateway_url: str, keys: dict[str, str], echo: Callable[[str], N
             all_ok &= matched
             who = "(unknown key)" if step.key_override else step.role
             mark = "" if matched else f"   <-- expected {step.expect}"
-            echo(f"{who:<15} {step.tool:<22} {decision:<10} {reason:<24} {elapsed:7.1f}  {step.story}{mark}")
+            story = step.story
+            if outcome.retry_after_s is not None:
+                story += f" (retry in {outcome.retry_after_s:g} s)"
+            echo(f"{who:<15} {step.tool:<22} {decision:<10} {reason:<24} {elapsed:7.1f}  {story}{mark}")
     finally:
         for client in clients.values():
             await client.close()

@@ -4,8 +4,24 @@ from gateway.stages.audit import Audit
 from gateway.stages.authorize import Authorize
 from gateway.stages.breaker import Breaker
 from gateway.stages.check_output import CheckOutput
+from gateway.stages.concurrency import Concurrency
+from gateway.stages.deadline import Deadline
 from gateway.stages.invoke import invoke
+from gateway.stages.ratelimit import RateLimit
 from gateway.stages.resolve import Resolve
+from gateway.stages.retry import Retry
 from gateway.stages.validate import Validate
 
-__all__ = ["Audit", "Authorize", "Breaker", "CheckOutput", "Resolve", "Validate", "invoke"]
+__all__ = [
+    "Audit",
+    "Authorize",
+    "Breaker",
+    "CheckOutput",
+    "Concurrency",
+    "Deadline",
+    "RateLimit",
+    "Resolve",
+    "Retry",
+    "Validate",
+    "invoke",
+]

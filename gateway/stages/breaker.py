@@ -1,7 +1,8 @@
 """One circuit breaker per backend: after repeated failures, refuse at once instead of waiting on it.
 
 A circuit is a :class:`pybreaker.CircuitBreaker` keyed by the backend (the
-origin of an ``http`` URL, the ``module:function`` of a ``python`` callable),
+``service`` an ``http`` backend names, else its URL's origin; the
+``module:function`` of a ``python`` callable),
 so tools sharing a backend share its circuit. Their ``breaker`` settings are
 merged to the strictest: the lowest ``failure_threshold`` and the longest
 ``reset_timeout_s`` any of them declares, whatever the file order; a backend
@@ -21,8 +22,8 @@ success. Anything else (a refused argument, a cancelled call) leaves the
 circuit as it was. While open, calls are refused with
 :class:`~gateway.errors.BackendUnavailable` and ``data.retry_after_s``, and the
 backend is not contacted. Half-open, one trial call goes through; others are
-refused until it ends. Circuits live as long as the runtime: a configuration
-reload starts them closed.
+refused until it ends. A configuration reload keeps a backend's circuit, open
+or not, unless its settings changed (:mod:`gateway.stages.per_backend`).
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ import time
 from typing import Any
 
 import pybreaker
-from yarl import URL
 
-from gateway.config import Config, ToolSpec
+from gateway.config import Config
 from gateway.config.model import BreakerSpec
 from gateway.errors import BackendBadResponse, BackendTimeout, BackendUnavailable
 from gateway.pipeline import Handler, ToolCall, ToolResult
+from gateway.stages.per_backend import PerBackend, backend_key
 
 
 class _Failed(Exception):
@@ -115,15 +116,16 @@ class Circuit(pybreaker.CircuitBreakerListener):
 
 
 class Breaker:
-    def __init__(self, config: Config) -> None:
-        settings: dict[str, BreakerSpec | None] = {}
-        keys: dict[str, str] = {}
-        for spec in config.tools.values():
-            key = backend_key(spec)
-            keys[spec.name] = key
-            settings[key] = _strictest(settings.get(key), spec.breaker)
-        circuits = {key: Circuit(key, merged or BreakerSpec()) for key, merged in settings.items()}
-        self._circuits = {name: circuits[key] for name, key in keys.items()}
+    def __init__(self, config: Config, previous: Breaker | None = None) -> None:
+        self.circuits: PerBackend[BreakerSpec, Circuit] = PerBackend(
+            config,
+            settings_of=lambda spec: spec.breaker,
+            strictest=_strictest,
+            default=BreakerSpec(),
+            build=Circuit,
+            previous=previous.circuits if previous is not None else None,
+        )
+        self._circuits = self.circuits.by_tool
 
     def circuit(self, tool_name: str) -> Circuit | None:
         return self._circuits.get(tool_name)
@@ -151,16 +153,7 @@ class Breaker:
         return result
 
 
-def backend_key(spec: ToolSpec) -> str:
-    """What identifies a backend: an HTTP URL's origin, or a Python callable's import path."""
-    if spec.backend.type == "python":
-        return "python:" + spec.backend.callable
-    return str(URL(spec.backend.url).origin())
-
-
-def _strictest(first: BreakerSpec | None, second: BreakerSpec | None) -> BreakerSpec | None:
-    if first is None or second is None:
-        return first or second
+def _strictest(first: BreakerSpec, second: BreakerSpec) -> BreakerSpec:
     return BreakerSpec(
         failure_threshold=min(first.failure_threshold, second.failure_threshold),
         reset_timeout_s=max(first.reset_timeout_s, second.reset_timeout_s),

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.backends.python import PythonBackend, ToolFailure
 from gateway.config import ConfigError, PythonBackendSpec, ToolSpec
-from gateway.errors import BackendBadResponse, BackendTimeout
+from gateway.errors import BackendBadResponse
 
 
 async def greet(name: str) -> dict[str, Any]:
@@ -25,8 +25,9 @@ async def explode(**_: Any) -> None:
     raise RuntimeError("internal detail that must not leak")
 
 
-async def hang(**_: Any) -> None:
-    await asyncio.sleep(30)
+async def own_timeout(**_: Any) -> None:
+    async with asyncio.timeout(0):
+        await asyncio.sleep(30)
 
 
 async def opaque(**_: Any) -> Any:
@@ -37,9 +38,9 @@ def not_async() -> None:
     pass
 
 
-def backend_for(target: str, timeout_s: float = 2) -> PythonBackend:
+def backend_for(target: str) -> PythonBackend:
     spec = PythonBackendSpec(callable=target)
-    tool = ToolSpec("t", "d", {"type": "object"}, spec, Path("t.yaml"), timeout_s=timeout_s)
+    tool = ToolSpec("t", "d", {"type": "object"}, spec, Path("t.yaml"))
     return PythonBackend(tool, spec)
 
 
@@ -61,9 +62,10 @@ async def test_unexpected_exception_is_a_bad_response_that_leaks_nothing() -> No
     assert "internal detail" not in str(caught.value)
 
 
-async def test_deadline_applies() -> None:
-    with pytest.raises(BackendTimeout):
-        await backend_for(f"{__name__}:hang", timeout_s=0.1).invoke({}, {})
+async def test_a_timeout_the_tool_raises_itself_is_a_bad_response_not_the_gateways_timeout() -> None:
+    """The deadline stage alone decides when a call has timed out (tests/stages/test_deadline.py)."""
+    with pytest.raises(BackendBadResponse):
+        await backend_for(f"{__name__}:own_timeout").invoke({}, {})
 
 
 def test_sync_or_missing_callable_is_a_config_error() -> None:

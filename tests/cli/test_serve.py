@@ -1,9 +1,11 @@
-"""``callgate serve`` as a real process: it answers with the shipped config, and refuses a broken one."""
+"""``callgate serve`` as a real process: it answers with the shipped config, refuses a broken one, and sheds load."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -13,8 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.cli.serve import uvicorn_options
+from gateway.config import load_config
 from gateway.serving import bind_loopback
 from tests.conftest import REPO_ROOT
+from tests.test_edge import configured
 
 
 def free_port() -> int:
@@ -24,21 +29,21 @@ def free_port() -> int:
     return port
 
 
-@pytest.fixture
-def served(backend_url: str, tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def serving(config_dir: Path, backend_url: str, audit_dir: Path, *options: str) -> Iterator[str]:
+    """``callgate serve`` in a process of its own, until its /readyz says ready; yields its URL."""
     port = free_port()
-    env = {**os.environ, "CALLGATE_DEMO_BACKEND_URL": backend_url, "CALLGATE_AUDIT_DIR": str(tmp_path)}
-    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--config-dir", str(REPO_ROOT)]
+    env = {**os.environ, "CALLGATE_DEMO_BACKEND_URL": backend_url, "CALLGATE_AUDIT_DIR": str(audit_dir)}
+    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--config-dir", str(config_dir), *options]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and process.poll() is None:
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
         yield url
     finally:
@@ -46,6 +51,12 @@ def served(backend_url: str, tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
         if process.stdout:
             process.stdout.close()
+
+
+@pytest.fixture
+def served(backend_url: str, tmp_path: Path) -> Iterator[str]:
+    with serving(REPO_ROOT, backend_url, tmp_path) as url:
+        yield url
 
 
 def test_serve_answers_mcp_with_the_shipped_config(served: str, demo_keys: dict[str, str]) -> None:
@@ -94,3 +105,58 @@ def test_keys_new_prints_a_key_once_and_only_its_hash_for_the_config() -> None:
 
     assert f"sha256: {hash_key(key)}" in completed.stdout
     assert "roles: [a, b]" in completed.stdout
+
+
+# --- uvicorn's own limits, from policies/gateway.yaml -----------------------------------------------
+
+
+def test_uvicorn_options_come_from_the_server_settings(tmp_path: Path) -> None:
+    assert uvicorn_options(load_config(REPO_ROOT, env={})) == {"limit_concurrency": 1000, "timeout_keep_alive": 5}
+    config_dir = configured(tmp_path, limit_concurrency=2, timeout_keep_alive_s=300)
+    assert uvicorn_options(load_config(config_dir, env={})) == {"limit_concurrency": 2, "timeout_keep_alive": 300}
+
+
+def get_healthz(url: str) -> tuple[socket.socket, int]:
+    """A keep-alive connection that has had one answer (so the server holds it), and that answer's status."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: callgate.test\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(65_536)
+        assert chunk, "connection closed before a response"
+        head += chunk
+    return sock, int(head.split(b" ", 2)[1])
+
+
+def test_serve_answers_503_at_once_beyond_limit_concurrency(backend_url: str, tmp_path: Path) -> None:
+    """uvicorn counts open connections, the new one included: at 2, a second client gets 503 while one is held.
+
+    The held connection is idle on keep-alive (300 s here), so the refusal cannot depend on timing.
+    """
+    config_dir = configured(tmp_path, limit_concurrency=2, timeout_keep_alive_s=300)
+    with serving(config_dir, backend_url, tmp_path / "audit") as url:
+        held, first = get_healthz(url)
+        with held:
+            excess, refused = get_healthz(url)
+            excess.close()
+        assert (first, refused) == (200, 503)
+        # Once the server has seen both connections close, it serves again (polled: closing is asynchronous).
+        for _ in range(200):
+            if httpx.get(f"{url}/healthz", timeout=10).status_code == 200:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the server kept refusing after the held connections closed")
+
+
+def test_serve_with_workers_applies_limit_concurrency_in_each_worker(backend_url: str, tmp_path: Path) -> None:
+    """Two workers, each allowing one held connection: of three held connections, one at least finds its
+    worker full, whichever worker the kernel hands each one to."""
+    config_dir = configured(tmp_path, limit_concurrency=2, timeout_keep_alive_s=300)
+    with serving(config_dir, backend_url, tmp_path / "audit", "--workers", "2") as url:
+        connections = [get_healthz(url) for _ in range(3)]
+        for sock, _ in connections:
+            sock.close()
+    statuses = sorted(status for _, status in connections)
+    assert statuses in ([200, 200, 503], [200, 503, 503])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pybreaker
 import pytest
 from starlette.applications import Starlette
@@ -259,6 +260,20 @@ def test_tools_sharing_a_backend_share_one_circuit_with_the_strictest_settings(t
     assert breaker.circuit(python_tools[0].name) is not shared
 
 
+def test_a_named_service_has_its_own_circuit_though_it_shares_an_origin(tmp_path: Path) -> None:
+    """The shipped reports.daily names its service: its two-failure circuit is not the CRM's on the same origin."""
+    config = load_config(REPO_ROOT, env={"CALLGATE_DEMO_BACKEND_URL": "http://127.0.0.1:8701"})
+    breaker = Breaker(config)
+    reports, crm = breaker.circuit("reports.daily"), breaker.circuit("crm.get_customer")
+    assert reports is not None and crm is not None and reports is not crm
+    assert backend_key(config.tools["reports.daily"]) == "service:reports"
+    assert crm.reset_timeout_s == 30 and crm is breaker.circuit("docs.search")
+    for _ in range(2):
+        reports.record(trial=False, failed=True)
+    assert reports.state == pybreaker.STATE_OPEN
+    assert crm.state == pybreaker.STATE_CLOSED
+
+
 def test_unknown_tools_have_no_circuit() -> None:
     """Resolve refuses them first; the stage itself has no circuit for a name it was not built with."""
     assert Breaker(load_config(REPO_ROOT, env={})).circuit("no.such.tool") is None
@@ -286,3 +301,27 @@ def test_async_failures_open_the_circuit_after_exactly_the_threshold(tmp_path: P
     assert circuit.state == pybreaker.STATE_OPEN
     with pytest.raises(BackendUnavailable):
         circuit.admit()
+
+
+def test_a_reload_keeps_an_open_circuit_open_unless_its_settings_change(
+    start: Any, switch: Switch, tmp_path: Path
+) -> None:
+    gateway = start(30)
+    open_circuit(gateway, switch)
+    switch.mode = "ok"
+
+    def reload() -> None:
+        response = httpx.post(f"{gateway.url}/admin/policy/reload", headers=gateway.headers("admin"), timeout=30)
+        assert response.json()["reloaded"] is True
+
+    policy = tmp_path / "policies" / "policy.csv"
+    policy.write_text(policy.read_text() + "\np, sales-agent, acme, clock.now, call, allow\n")
+    reload()
+    assert code(call(gateway)) == -31503  # same backend, same settings: the open circuit carried over
+    assert switch.requests == 3
+
+    spec = tmp_path / "tool_specs" / f"{TOOL}.yaml"
+    spec.write_text(spec.read_text().replace("failure_threshold: 3", "failure_threshold: 4"))
+    reload()
+    assert "result" in call(gateway)  # new settings: a new circuit, closed
+    assert switch.requests == 4

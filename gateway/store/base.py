@@ -1,0 +1,65 @@
+"""The store interface: where state that outlives one call lives (rate-limit buckets, MCP sessions).
+
+Two implementations share these semantics: :class:`~gateway.store.memory.MemoryStore`
+(one process, the default) and :class:`~gateway.store.redis.RedisStore` (shared by every
+gateway process pointed at one Redis). A store that cannot answer raises
+:class:`~gateway.errors.StoreUnavailable` at once; callers refuse rather than guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gateway.sessions import Session
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One GCRA limit on one key: ``burst`` calls at once, then one every ``interval_s``.
+
+    GCRA keeps one number per key, the theoretical arrival time (TAT) of the next
+    call at the sustained rate. A call at ``now`` conforms when
+    ``max(TAT, now) - tolerance_s <= now``, and then moves TAT on by ``interval_s``.
+    From idle, exactly ``burst`` calls conform at once; after that one per interval.
+    """
+
+    key: str
+    interval_s: float
+    burst: int
+
+    @property
+    def tolerance_s(self) -> float:
+        return self.interval_s * (self.burst - 1)
+
+
+class Store(Protocol):
+    async def take(self, buckets: Sequence[Bucket], *, local_fallback: bool = False) -> float:
+        """Count one call against every bucket, atomically: all or none.
+
+        Returns 0.0 when the call conforms to every bucket (and is counted in each);
+        otherwise the seconds until it would, and nothing is counted. With
+        ``local_fallback``, a shared store that cannot answer decides from this
+        process's own buckets instead of raising StoreUnavailable.
+        """
+        ...
+
+    async def save_session(self, session: Session, idle_s: float) -> None:
+        """Keep ``session`` until it has been idle for ``idle_s``."""
+        ...
+
+    async def load_session(self, session_id: str, idle_s: float) -> Session | None:
+        """The session, its idle timer restarted; None when unknown, closed or expired."""
+        ...
+
+    async def drop_session(self, session_id: str) -> bool:
+        """Forget the session; False when there was none."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise StoreUnavailable when it does not."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,74 @@
+"""The in-process store: the default, and the local fallback when a tool allows one while Redis is down."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from gateway.sessions import Session
+from gateway.store import gcra
+from gateway.store.base import Bucket
+
+#: Buckets kept before idle ones are swept; the sweep runs again when the table has doubled since.
+_SWEEP_AT = 10_000
+
+
+class MemoryStore:
+    """State in this process only: every decision is made without an await, so it is atomic on its loop."""
+
+    def __init__(self, *, max_sessions: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tats: dict[str, float] = {}
+        self._sweep_at = _SWEEP_AT
+        self._max_sessions = max_sessions
+        # id -> (session, last seen); least recently used first, evicted past max_sessions.
+        self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+
+    async def take(self, buckets: Sequence[Bucket], *, local_fallback: bool = False) -> float:
+        return self.take_now(buckets)  # this store always answers: there is nothing to fall back from
+
+    def take_now(self, buckets: Sequence[Bucket]) -> float:
+        """:meth:`take` without a coroutine, for callers already on the loop (the Redis store's fallback)."""
+        now = self._clock()
+        tats = self._tats
+        wait, new = gcra.take(buckets, now, lambda key: tats.get(key, 0.0))
+        if wait:
+            return wait
+        for bucket, tat in zip(buckets, new, strict=True):
+            tats[bucket.key] = tat
+        if len(tats) > self._sweep_at:
+            self._sweep(now)
+        return 0.0
+
+    def _sweep(self, now: float) -> None:
+        """Forget buckets back at rest: a TAT in the past means the bucket is full, the same as no entry."""
+        self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
+        self._sweep_at = max(_SWEEP_AT, 2 * len(self._tats))
+
+    async def save_session(self, session: Session, idle_s: float) -> None:
+        self._sessions[session.id] = (session, self._clock())
+        while len(self._sessions) > self._max_sessions:
+            self._sessions.popitem(last=False)
+
+    async def load_session(self, session_id: str, idle_s: float) -> Session | None:
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            return None
+        session, last_seen = entry
+        now = self._clock()
+        if now - last_seen > idle_s:
+            del self._sessions[session_id]
+            return None
+        self._sessions[session_id] = (session, now)
+        self._sessions.move_to_end(session_id)
+        return session
+
+    async def drop_session(self, session_id: str) -> bool:
+        return self._sessions.pop(session_id, None) is not None
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,87 @@
+"""The server limits in ``policies/gateway.yaml`` (string length, body deadline, uvicorn's limits) as loaded.
+
+A bad value stops the load with the file, the line and the JSON path, like every other setting.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, ServerSettings, load_config
+from tests.conftest import REPO_ROOT
+
+LIMITS = ("max_string_length", "body_read_timeout_s", "limit_concurrency", "timeout_keep_alive_s")
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped configuration."""
+    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
+    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
+    return tmp_path
+
+
+def set_server_line(config_dir: Path, name: str, value: str | None) -> int:
+    """Write ``name: value`` over the setting's line in gateway.yaml (``None`` drops it); its 1-based line."""
+    path = config_dir / "policies" / "gateway.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if re.match(rf"  {name}:", line))
+    if value is None:
+        del lines[index]
+    else:
+        lines[index] = f"  {name}: {value}\n"
+    path.write_text("".join(lines))
+    return index + 1
+
+
+def test_shipped_configuration_states_the_defaults() -> None:
+    server = load_config(REPO_ROOT, env={}).gateway.server
+    assert [getattr(server, name) for name in LIMITS] == [262_144, 10.0, 1000, 5]
+    assert [getattr(server, name) for name in LIMITS] == [getattr(ServerSettings(), name) for name in LIMITS]
+
+
+def test_limits_left_out_take_the_defaults(config_copy: Path) -> None:
+    for name in LIMITS:
+        set_server_line(config_copy, name, None)
+    server = load_config(config_copy, env={}).gateway.server
+    assert [getattr(server, name) for name in LIMITS] == [getattr(ServerSettings(), name) for name in LIMITS]
+
+
+def test_fractional_body_read_timeout_is_accepted(config_copy: Path) -> None:
+    set_server_line(config_copy, "body_read_timeout_s", "0.25")
+    assert load_config(config_copy, env={}).gateway.server.body_read_timeout_s == 0.25
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_string_length", "0"),
+        ("max_string_length", "1023"),
+        ("max_string_length", "67108865"),
+        ("max_string_length", "1.5"),
+        ("max_string_length", '"262144"'),
+        ("body_read_timeout_s", "0"),
+        ("body_read_timeout_s", "-1"),
+        ("body_read_timeout_s", "3601"),
+        ("body_read_timeout_s", '"10s"'),
+        ("limit_concurrency", "0"),
+        ("limit_concurrency", "1"),  # uvicorn counts the new connection itself: 1 would refuse every request
+        ("limit_concurrency", "2.5"),
+        ("timeout_keep_alive_s", "0"),
+        ("timeout_keep_alive_s", "2.5"),
+        ("timeout_keep_alive_s", "true"),
+    ],
+)
+def test_bad_limit_names_the_file_line_and_json_path(config_copy: Path, name: str, value: str) -> None:
+    line = set_server_line(config_copy, name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_copy, env={})
+    error = caught.value
+    assert error.file.name == "gateway.yaml"
+    assert error.json_path == f"$.server.{name}"
+    assert error.line == line
+    assert str(error).startswith(f"{error.file}:{line} at $.server.{name}:")
