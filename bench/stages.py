@@ -350,16 +350,17 @@ async def async_costs(config: Config, principal: Principal, key: str) -> list[Co
 def measure(repo_root: Path) -> list[Cost]:
     with tempfile.TemporaryDirectory(prefix="callgate-bench-config-") as tmp:
         # Rate limits still checked on every call, but out of reach of calls in a tight loop.
-        config = load_config(unlimited_copy(repo_root, Path(tmp)))
-    key = read_demo_keys(repo_root)["support-agent"]
-    costs, principal = sync_costs(config, key)
-    growing = authenticate_rows(config, key) + authorize_rows(repo_root)
-    costs += [Cost(stage, measured, us) for stage, measured, us in growing]
-    try:
-        import uvloop
-    except ImportError:
-        return costs + asyncio.run(async_costs(config, principal, key))
-    return costs + uvloop.run(async_costs(config, principal, key))
+        config_dir = unlimited_copy(repo_root, Path(tmp))
+        config = load_config(config_dir)
+        key = read_demo_keys(repo_root)["support-agent"]
+        costs, principal = sync_costs(config, key)
+        growing = authenticate_rows(config, key) + authorize_rows(repo_root)
+        costs += [Cost(stage, measured, us) for stage, measured, us in growing]
+        try:
+            import uvloop
+        except ImportError:
+            return costs + asyncio.run(async_costs(config, principal, key))
+        return costs + uvloop.run(async_costs(config, principal, key))
 
 
 def markdown(costs: list[Cost]) -> str:
