@@ -158,7 +158,7 @@ def _jwt_issuers(path: Path, data: dict[str, Any], config_dir: Path, env: Mappin
     except IssuerProblem as exc:
         parts = ["principals", "jwt", *exc.where]
         json_path = "$" + "".join(_path_part(p) for p in parts)
-        raise ConfigError(path, exc.message, json_path=json_path, line=_line_of(path, parts)) from None
+        raise ConfigError(path, exc.message, json_path=json_path, line=line_of(path, parts)) from None
 
 
 def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
@@ -173,7 +173,7 @@ def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
                     path,
                     f"not a valid Draft 2020-12 schema: {exc.message}",
                     json_path=json_path,
-                    line=_line_of(path, [key, *exc.absolute_path]),
+                    line=line_of(path, [key, *exc.absolute_path]),
                 ) from None
     return ToolSpec(
         name=data["name"],
@@ -213,7 +213,7 @@ def _retry(path: Path, tool: dict[str, Any]) -> RetrySpec | None:
             path,
             "retry is only for tools marked idempotent: true; mark the tool idempotent or remove retry",
             json_path="$.retry",
-            line=_line_of(path, ["retry"]),
+            line=line_of(path, ["retry"]),
         )
     return RetrySpec(**tool["retry"])  # the schema admits only its fields; the dataclass holds the defaults
 
@@ -231,7 +231,7 @@ def _backend(path: Path, data: dict[str, Any], env: Mapping[str, str]) -> HttpBa
                     path,
                     f"header {name} needs environment variable {value['env']}, which is not set",
                     json_path=f"$.backend.headers.{name}",
-                    line=_line_of(path, ["backend", "headers", name]),
+                    line=line_of(path, ["backend", "headers", name]),
                 )
             value = secret
         headers.append((name, value))
@@ -267,7 +267,7 @@ def _read_checked(path: Path, validator: Draft202012Validator, env: Mapping[str,
         error = _most_specific(errors[0])
         parts = list(error.absolute_path)
         json_path = "$" + "".join(_path_part(p) for p in parts)
-        raise ConfigError(path, error.message, json_path=json_path, line=_line_of(path, parts))
+        raise ConfigError(path, error.message, json_path=json_path, line=line_of(path, parts))
     if not isinstance(data, dict):  # the schemas require an object; this narrows the type
         raise ConfigError(path, "expected a mapping at the top level")
     return data
@@ -297,7 +297,7 @@ def _path_part(part: Any) -> str:
     return f"[{part}]" if isinstance(part, int) else f".{part}"
 
 
-def _line_of(path: Path, parts: list[Any]) -> int | None:
+def line_of(path: Path, parts: list[Any]) -> int | None:
     """The 1-based line of the YAML node at ``parts``, or of its nearest existing parent."""
     try:
         node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)

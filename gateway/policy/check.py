@@ -13,6 +13,10 @@ checked against the rest of the configuration:
 - its condition must read only arguments the tool's input schema defines,
   compare them only with constants of the type the schema gives them, and
   not rely on ``&&``, ``||`` or ``!`` inside a string constant (Casbin rewrites them).
+
+The same holds for ``rate_limits`` in ``gateway.yaml``: a role or tenant that
+nobody holds is most likely a typo, and the agents it was meant for would then
+get the ``"*"`` limit, or none.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, Literal
 from casbin import util as casbin_util
 
 from gateway.config import Config, ConfigError, ToolSpec, load_config
+from gateway.config.loader import line_of
 from gateway.policy.engine import CALL, PolicyEngine
 from gateway.policy.rules import PolicyLine
 
@@ -81,6 +86,25 @@ def check_rules(config: Config, engine: PolicyEngine) -> Iterator[Finding]:
         condition = fields.get("cond", "")
         if condition and tools:
             yield from _check_condition(rule, condition, tools)
+    yield from _check_rate_limits(config, holders)
+
+
+def _check_rate_limits(config: Config, holders: set[tuple[str, str]]) -> Iterator[Finding]:
+    path = config.config_dir / "policies" / "gateway.yaml"
+    tokens = bool(config.gateway.jwt)
+    limits = config.gateway.rate_limits
+    held_names = {name for name, _ in holders}
+    held_tenants = {tenant for _, tenant in holders}
+    unheld = [("roles", role) for role in limits.roles if role != "*" and role not in held_names]
+    unheld += [("tenants", tenant) for tenant in limits.tenants if tenant != "*" and tenant not in held_tenants]
+    for section, name in unheld:
+        line = line_of(path, ["rate_limits", section, name])
+        kind = section.rstrip("s")
+        if tokens:
+            message = f"rate_limits.{section} names {kind} {name!r}, which no API key holds (a JWT may carry it)"
+            yield Finding("warning", path, line, message)
+        else:
+            yield Finding("error", path, line, f"rate_limits.{section} names {kind} {name!r}, which no principal holds")
 
 
 def _tools_named(config: Config, pattern: str) -> list[ToolSpec]:

@@ -116,6 +116,19 @@ def test_check_only_warns_about_unheld_roles_when_tokens_may_carry_them(config_c
     assert f"policies/policy.csv:{line}: warning: no API key holds 'auditor' in tenant 'acme'" in result.stdout
 
 
+def test_check_reports_a_rate_limit_for_a_role_or_tenant_nobody_holds(config_copy: Path) -> None:
+    path = without_jwt(config_copy) / "policies" / "gateway.yaml"
+    settings = yaml.safe_load(path.read_text())
+    settings["rate_limits"]["roles"]["suport-agent"] = {"requests": 1, "per_s": 60}
+    settings["rate_limits"]["tenants"]["acmee"] = {"requests": 1, "per_s": 60}
+    path.write_text(yaml.safe_dump(settings))
+    result = callgate("check", "--config-dir", config_copy)
+    assert result.returncode == 1
+    assert "error: rate_limits.roles names role 'suport-agent', which no principal holds" in result.stdout
+    assert "error: rate_limits.tenants names tenant 'acmee', which no principal holds" in result.stdout
+    assert "policies/gateway.yaml:" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("file", "content", "message"),
     [
