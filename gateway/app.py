@@ -76,6 +76,7 @@ def create_app(config: Config, env: Mapping[str, str] | None = None) -> Gateway:
     # Read at start only: rate limits and sessions live in Redis when it is set, shared by every process using it.
     redis_url = (os.environ if env is None else env).get("CALLGATE_REDIS_URL")
     store = build_store(redis_url, max_sessions=server.max_sessions)
+    metrics.watch_store(store.kind, lambda: store.answering)
     holder = RuntimeHolder(build_runtime(config, http_client, audit, store, metrics))
     metrics.config_in_force(config.version)
 

@@ -9,7 +9,7 @@ are unbounded, and the audit trail is the place to ask who did what.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.process_collector import ProcessCollector
@@ -53,6 +53,13 @@ class Metrics:
             ["version"],
             registry=self.registry,
         )
+        self.store_up = Gauge(
+            "callgate_store_up",
+            "1 while the state store (memory, or redis when CALLGATE_REDIS_URL is set) answers; 0 while callgate "
+            "refuses what needs it.",
+            ["store"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
 
     def for_tools(self, tools: Iterable[str]) -> CallMetrics:
@@ -63,6 +70,10 @@ class Metrics:
         # One series at a time: the old version's series goes, so "which version runs" is a plain query.
         self.config_info.clear()
         self.config_info.labels(version).set(1)
+
+    def watch_store(self, kind: str, answering: Callable[[], bool]) -> None:
+        """Read the store's state at each scrape: nothing to update on the call path."""
+        self.store_up.labels(kind).set_function(lambda: 1.0 if answering() else 0.0)
 
     def reload_attempted(self, outcome: str, trigger: str) -> None:
         self.config_reloads.labels(outcome, trigger).inc()

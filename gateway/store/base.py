@@ -36,6 +36,14 @@ class Bucket:
 
 
 class Store(Protocol):
+    #: "memory" or "redis": what metrics and logs call it.
+    kind: str
+
+    @property
+    def answering(self) -> bool:
+        """False while the store is known to be down and callgate refuses what needs it."""
+        ...
+
     async def take(self, buckets: Sequence[Bucket], *, local_fallback: bool = False) -> float:
         """Count one call against every bucket, atomically: all or none.
 

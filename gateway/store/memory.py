@@ -17,6 +17,8 @@ _SWEEP_AT = 10_000
 class MemoryStore:
     """State in this process only: every decision is made without an await, so it is atomic on its loop."""
 
+    kind = "memory"
+
     def __init__(self, *, max_sessions: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._tats: dict[str, float] = {}
@@ -24,6 +26,10 @@ class MemoryStore:
         self._max_sessions = max_sessions
         # id -> (session, last seen); least recently used first, evicted past max_sessions.
         self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+
+    @property
+    def answering(self) -> bool:
+        return True
 
     async def take(self, buckets: Sequence[Bucket], *, local_fallback: bool = False) -> float:
         return self.take_now(buckets)  # this store always answers: there is nothing to fall back from

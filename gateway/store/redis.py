@@ -85,6 +85,8 @@ _MAX_BATCH = 256
 
 
 class RedisStore:
+    kind = "redis"
+
     def __init__(self, url: str, *, fallback: MemoryStore | None = None) -> None:
         self.where = _safe_location(url)
         self._redis = redis.asyncio.Redis.from_url(
@@ -99,6 +101,10 @@ class RedisStore:
         self._trial_running = False
         self._pending: list[tuple[Sequence[Bucket], asyncio.Future[float]]] = []
         self._sender: asyncio.Task[None] | None = None
+
+    @property
+    def answering(self) -> bool:
+        return not self._down
 
     async def take(self, buckets: Sequence[Bucket], *, local_fallback: bool = False) -> float:
         """Queue the decision for the next batch and wait for it.

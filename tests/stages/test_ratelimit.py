@@ -67,6 +67,12 @@ def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
     return {"CALLGATE_REDIS_URL": request.getfixturevalue("redis_url")}
 
 
+def test_the_store_in_use_is_reported_up(start_gateway: GatewayFactory, store_env: dict[str, str]) -> None:
+    gateway = start_gateway(**store_env)
+    kind = "redis" if store_env else "memory"
+    assert f'callgate_store_up{{store="{kind}"}} 1.0' in httpx.get(f"{gateway.url}/metrics", timeout=10).text
+
+
 def test_exactly_n_calls_pass_and_the_rest_are_told_when_to_retry(
     start_gateway: GatewayFactory, store_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -144,6 +150,8 @@ def test_unreachable_redis_refuses_limited_calls_and_lets_a_local_fallback_tool_
     assert [outcome(call(gateway, "clock.now")) for _ in range(3)] == ["ok", "ok", "ratelimit.exceeded"]
     reasons = Counter(record["reason"] for record in gateway.audit_records())
     assert reasons == {"store.unavailable": 1, "ok": 2, "ratelimit.exceeded": 1}
+    metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    assert 'callgate_store_up{store="redis"} 0.0' in metrics
 
 
 def test_unreachable_redis_refuses_mcp_sessions_and_readiness(start_gateway: GatewayFactory) -> None:
