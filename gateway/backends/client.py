@@ -12,7 +12,12 @@ import aiohttp
 
 
 class UpstreamClient:
-    def __init__(self, *, max_connections: int = 512, keepalive_s: float = 30.0) -> None:
+    #: Idle connections are closed after this long: below uvicorn's 5 s and most servers' idle timeouts, so
+    #: callgate lets a connection go before the backend does. A request written to a connection the backend
+    #: is closing fails (nothing is re-sent behind the tool spec's back); this keeps that race rare.
+    KEEPALIVE_S = 4.0
+
+    def __init__(self, *, max_connections: int = 512, keepalive_s: float = KEEPALIVE_S) -> None:
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
