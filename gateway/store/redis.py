@@ -16,13 +16,14 @@ the tool allows one) without touching the network, and one trial command every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio
@@ -126,6 +127,7 @@ class RedisStore:
 
     async def _send_batches(self) -> None:
         """Send queued decisions until none are left; every waiter gets its answer or StoreUnavailable."""
+        batch: list[tuple[Sequence[Bucket], asyncio.Future[float]]] = []
         try:
             while self._pending:
                 batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
@@ -139,18 +141,15 @@ class RedisStore:
                 try:
                     waits = await self._guard(partial(self._gcra, keys=keys, args=args))
                 except StoreUnavailable as refusal:
-                    for _, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_exception(StoreUnavailable(data=refusal.data))
+                    _refuse(batch, refusal.data)
                     continue
                 for (_, waiter), wait_us in zip(batch, waits, strict=True):
                     if not waiter.done():  # a caller cancelled while waiting: its decision stands
                         waiter.set_result(int(wait_us) / 1e6)
         finally:
+            # Cancelled (the store closing) or a fault: whoever is still waiting is refused, never left hanging.
             self._sender = None
-            for _, waiter in self._pending:  # only when this task itself was cancelled (shutdown)
-                if not waiter.done():
-                    waiter.set_exception(StoreUnavailable())
+            _refuse(batch + self._pending, {"retry_after_s": _RETRY_S})
             self._pending = []
 
     async def save_session(self, session: Session, idle_s: float) -> None:
@@ -174,6 +173,10 @@ class RedisStore:
         await self._guard(self._redis.ping)
 
     async def aclose(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
         await self._redis.aclose()
 
     async def _guard(self, command: Callable[[], Awaitable[T]]) -> T:
@@ -205,6 +208,12 @@ class RedisStore:
             log.error("Redis at %s is unreachable (%s); refusing what needs it", self.where, type(exc).__name__)
         self._down = True
         self._retry_at = time.monotonic() + _RETRY_S
+
+
+def _refuse(waiters: list[tuple[Sequence[Bucket], asyncio.Future[float]]], data: dict[str, Any]) -> None:
+    for _, waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(StoreUnavailable(data=data))
 
 
 def _session_key(session_id: str) -> str:

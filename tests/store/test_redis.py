@@ -171,3 +171,18 @@ async def test_a_caller_cancelled_while_its_batch_is_on_the_wire_leaves_the_othe
     # The cancelled caller's decision was made all the same: 8 spent, 2 left.
     assert [await store.take([bucket]) == 0 for _ in range(3)] == [True, True, False]
     await store.aclose()
+
+
+async def test_closing_the_store_refuses_decisions_still_on_the_wire(silent: SilentServer) -> None:
+    """A shutdown never leaves a caller waiting on a decision that will not come."""
+    store = RedisStore(silent.url + "?socket_timeout=300")
+    calls = [asyncio.ensure_future(store.take([BUCKET])) for _ in range(5)]
+    for _ in range(1000):  # until the batch is on the wire (Redis will never answer it); at most 10 s
+        if silent.accepted:
+            break
+        await asyncio.sleep(0.01)
+    assert silent.accepted
+    await store.aclose()
+    # Bounded far beyond what it takes, so that a regression fails here instead of waiting out the 300 s.
+    results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
+    assert all(isinstance(result, StoreUnavailable) for result in results)
