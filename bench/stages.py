@@ -135,7 +135,7 @@ def sync_costs(config: Config, key: str) -> tuple[list[Cost], Principal]:
         "result": {"content": [{"type": "text", "text": text}], "isError": False, "structuredContent": customer},
         "id": 1,
     }
-    depth = config.gateway.server.max_json_depth
+    depth, longest = config.gateway.server.max_json_depth, config.gateway.server.max_string_length
     engine = PolicyEngine(config)
     engine.allows(principal, "crm.get_customer", "call")
     cold, miss = policy_first_calls(config, principal)
@@ -146,7 +146,7 @@ def sync_costs(config: Config, key: str) -> tuple[list[Cost], Principal]:
             "API key: hash, bucket lookup, constant-time compare",
             sync_us(lambda: authenticator.authenticate(headers)),
         ),
-        Cost("decode", "JSON-RPC request body (gateway.jsonrpc.decode)", sync_us(lambda: decode(body, depth))),
+        Cost("decode", "JSON-RPC request body (gateway.jsonrpc.decode)", sync_us(lambda: decode(body, depth, longest))),
         Cost("authorize", "policy decision, cold: an engine's first call", cold),
         Cost("authorize", "policy decision, miss: first call for a new tool", miss),
         Cost(

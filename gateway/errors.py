@@ -220,7 +220,7 @@ class BackendBadResponse(BackendError):
 
 
 class BackendTransient(BackendBadResponse):
-    """A failure another attempt may not meet: no connection, one dropped before a response, or 502/503/504.
+    """A failure that may pass by the next attempt: no connection, one dropped before a response, or 502/503/504.
 
     Raised where the failure is seen (the http adapter), so the retry stage need not guess; it retries only
     these, and only for tools marked ``idempotent``. To the caller, audit and metrics it is a bad response.

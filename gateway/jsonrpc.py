@@ -34,12 +34,11 @@ class Request:
 Call = Callable[[Request], Awaitable[Any]]
 
 
-def decode(body: bytes, max_depth: int, max_string_length: int | None = None) -> Any:
+def decode(body: bytes, max_depth: int, max_string_length: int) -> Any:
     """Parse a request body, refusing anything that is not plain, finite, reasonably shaped JSON.
 
     Nesting deeper than ``max_depth`` and a string (value or object key) longer than
     ``max_string_length`` characters are -32600; the refusal names the limit, never the content.
-    ``None`` leaves strings unbounded (the benchmark times parsing alone).
     """
     try:
         value = loads(body)
@@ -53,11 +52,7 @@ def decode(body: bytes, max_depth: int, max_string_length: int | None = None) ->
     # the value, one walk for both limits.
     depth_bound = max_depth if body.count(b"[") + body.count(b"{") > max_depth else _UNBOUNDED
     string_bound = _UNBOUNDED
-    if (
-        max_string_length is not None
-        and len(body) > max_string_length
-        and _may_hold_long_string(body, max_string_length)
-    ):
+    if len(body) > max_string_length and _may_hold_long_string(body, max_string_length):
         string_bound = max_string_length
     if depth_bound != _UNBOUNDED or string_bound != _UNBOUNDED:
         broken = _broken_limit(value, depth_bound, string_bound)

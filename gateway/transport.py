@@ -109,7 +109,7 @@ class ReadDeadline:
     :class:`RequestTimeout`.
     """
 
-    __slots__ = ("_at", "_expired", "_loop", "_task", "_timer")
+    __slots__ = ("_at", "_cancelling", "_expired", "_loop", "_task", "_timer")
 
     def __init__(self, timeout_s: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -118,6 +118,7 @@ class ReadDeadline:
         if task is None:
             raise RuntimeError("a request body is read from a task")
         self._task = task
+        self._cancelling = task.cancelling()  # cancel requests already made are someone else's
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
 
@@ -127,7 +128,7 @@ class ReadDeadline:
             return await receive()
         except asyncio.CancelledError:
             # Our own cancellation becomes the refusal; anyone else's (a shutdown) goes on as it was.
-            if self._expired and self._task.uncancel() == 0:
+            if self._expired and self._task.uncancel() <= self._cancelling:
                 raise RequestTimeout() from None
             raise
         finally:
