@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from bench.processes import Cores, Server, free_port, python, start_server, stop, venv_script
+from bench.processes import Cores, Server, python, start_server, stop, venv_script
+from gateway.serving import free_port
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,6 @@ class BenchError(Exception):
     """The benchmark cannot give a meaningful figure (a server did not start, or answered wrongly)."""
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now (the server binds it moments later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Cores:
     """Where things run: the server under test on one core, everything else on another.

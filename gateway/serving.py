@@ -40,6 +40,12 @@ def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now, for a process that binds it moments later (tests, benchmark)."""
+    with bind_loopback(0, host) as sock:
+        return int(sock.getsockname()[1])
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://{host}:{port}"

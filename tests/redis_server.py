@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.serving import bind_loopback
+from gateway.serving import free_port
 
 
 def redis_binary() -> str:
@@ -31,9 +31,7 @@ class RedisServer:
         self.binary = redis_binary()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        sock = bind_loopback(0)
-        self.port: int = sock.getsockname()[1]
-        sock.close()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

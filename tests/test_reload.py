@@ -28,7 +28,7 @@ from gateway.config import Config, load_config
 from gateway.metrics import Metrics
 from gateway.reload import Reloader
 from gateway.runtime import Runtime, RuntimeHolder, build_runtime
-from gateway.serving import bind_loopback, serve_in_thread
+from gateway.serving import free_port, serve_in_thread
 from gateway.store import MemoryStore
 from tests.conftest import REPO_ROOT, RunningGateway, is_ready
 
@@ -343,9 +343,7 @@ def _write_files(policy_path: Path, policy: str, broken_path: Path, *, broken: b
 def test_sighup_reloads_a_served_gateway(tmp_path: Path, backend_url: str, demo_keys: dict[str, str]) -> None:
     """``callgate serve`` runs uvicorn in the main thread, where the SIGHUP handler is installed."""
     config_dir = copy_config(tmp_path, watch=False)
-    sock = bind_loopback(0)
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     env = {**os.environ, "CALLGATE_DEMO_BACKEND_URL": backend_url, "CALLGATE_AUDIT_DIR": str(tmp_path / "audit")}
     command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--config-dir", str(config_dir)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli.test_serve import free_port
+from gateway.serving import free_port
 from tests.conftest import REPO_ROOT, GatewayFactory, is_ready
 from tests.redis_server import RedisServer
 from tests.stages.test_ratelimit import HOUR, config_dir

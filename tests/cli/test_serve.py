@@ -17,16 +17,9 @@ import pytest
 
 from gateway.cli.serve import uvicorn_options
 from gateway.config import load_config
-from gateway.serving import bind_loopback
+from gateway.serving import free_port
 from tests.conftest import REPO_ROOT
 from tests.test_edge import configured
-
-
-def free_port() -> int:
-    sock = bind_loopback(0)
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 @contextlib.contextmanager

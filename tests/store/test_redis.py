@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StoreUnavailable
-from gateway.serving import bind_loopback
+from gateway.serving import bind_loopback, free_port
 from gateway.sessions import Session
 from gateway.store import Bucket, RedisStore
 from tests.redis_server import RedisServer
@@ -22,10 +22,7 @@ HOUR = 3600.0
 
 def dead_url() -> str:
     """A loopback port nobody listens on: connections are refused at once."""
-    sock = bind_loopback(0)
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 class SilentServer:
