@@ -112,20 +112,7 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
     audit = data.get("audit", {})
     audit_dir = Path(audit.get("dir", "var/audit"))
     return GatewaySettings(
-        server=ServerSettings(
-            max_body_bytes=server.get("max_body_bytes", 1_048_576),
-            max_json_depth=server.get("max_json_depth", 64),
-            max_string_length=server.get("max_string_length", 262_144),
-            body_read_timeout_s=float(server.get("body_read_timeout_s", 10)),
-            limit_concurrency=server.get("limit_concurrency", 1000),
-            timeout_keep_alive_s=server.get("timeout_keep_alive_s", 5),
-            max_batch_length=server.get("max_batch_length", 100),
-            allowed_origins=tuple(server.get("allowed_origins", ())),
-            session_idle_s=float(server.get("session_idle_s", 3600)),
-            max_sessions=server.get("max_sessions", 10_000),
-            watch_config=server.get("watch_config", True),
-            resource_uri=server.get("resource_uri"),
-        ),
+        server=_server_settings(server),
         api_keys=tuple(
             ApiKeyEntry(sha256=key["sha256"], subject=key["subject"], tenant=key["tenant"], roles=tuple(key["roles"]))
             for key in data.get("principals", {}).get("api_keys", [])
@@ -137,6 +124,17 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
         jwt=_jwt_issuers(path, data, config_dir, env),
         rate_limits=_rate_limits(data.get("rate_limits", {})),
     )
+
+
+def _server_settings(data: dict[str, Any]) -> ServerSettings:
+    """The schema admits only ServerSettings' fields; the dataclass alone holds their defaults."""
+    settings = dict(data)
+    for name in ("body_read_timeout_s", "session_idle_s"):
+        if name in settings:
+            settings[name] = float(settings[name])
+    if "allowed_origins" in settings:
+        settings["allowed_origins"] = tuple(settings["allowed_origins"])
+    return ServerSettings(**settings)
 
 
 def _rate_limits(data: dict[str, Any]) -> RateLimitSettings:
@@ -195,10 +193,10 @@ def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
 
 
 def _breaker(data: dict[str, Any]) -> BreakerSpec:
-    return BreakerSpec(
-        failure_threshold=data.get("failure_threshold", 5),
-        reset_timeout_s=float(data.get("reset_timeout_s", 30)),
-    )
+    settings = dict(data)  # the schema admits only its fields; the dataclass holds the defaults
+    if "reset_timeout_s" in settings:
+        settings["reset_timeout_s"] = float(settings["reset_timeout_s"])
+    return BreakerSpec(**settings)
 
 
 def _concurrency(data: dict[str, Any]) -> ConcurrencySpec:

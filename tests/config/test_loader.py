@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from gateway.config import ConfigError, HttpBackendSpec, load_config
+from gateway.config import model as models
 from tests.conftest import REPO_ROOT
 
 
@@ -142,3 +145,22 @@ def test_version_changes_when_a_key_file_under_policies_changes(config_copy: Pat
     key = config_copy / "policies" / "demo-jwt-public.pem"
     key.write_text(key.read_text() + "\n")
     assert load_config(config_copy, env={}).version != before
+
+
+@pytest.mark.parametrize(
+    ("schema", "pointer", "model"),
+    [
+        ("gateway.schema.json", ["server"], "ServerSettings"),
+        ("tool_spec.schema.json", ["breaker"], "BreakerSpec"),
+        ("tool_spec.schema.json", ["concurrency"], "ConcurrencySpec"),
+        ("tool_spec.schema.json", ["retry"], "RetrySpec"),
+    ],
+)
+def test_settings_the_schema_admits_are_exactly_the_dataclass_fields(
+    schema: str, pointer: list[str], model: str
+) -> None:
+    """These sections are built by passing what the file says straight to the dataclass, which holds the defaults."""
+    node = json.loads((REPO_ROOT / "gateway" / "config" / "schemas" / schema).read_text())["properties"]
+    for part in pointer:
+        node = node[part]
+    assert set(node["properties"]) == {field.name for field in dataclasses.fields(getattr(models, model))}
