@@ -14,8 +14,9 @@ PLENTY = {"requests": 1_000_000_000, "per_s": 1, "burst": 1_000_000_000}
 def unlimited_copy(repo_root: Path, dest: Path) -> Path:
     """A copy of the shipped configuration in ``dest`` whose every rate limit is raised out of reach.
 
-    The limits are still checked on every call (the same buckets: per agent and tool, per tool, per
-    tenant), so the rate-limit stage and its store cost what they cost; they just never refuse.
+    The limits are still checked on every call (the same buckets: each principal's budget and
+    initialize allowance, per agent and tool, per tool, per tenant), so the budget and rate-limit
+    stages and their store cost what they cost; they just never refuse.
     """
     dest.mkdir(parents=True, exist_ok=True)
     for part in ("policies", "tool_specs"):
@@ -24,6 +25,8 @@ def unlimited_copy(repo_root: Path, dest: Path) -> Path:
     settings = yaml.safe_load(settings_path.read_text())
     limits = settings.get("rate_limits", {})
     settings["rate_limits"] = {
+        "budget": PLENTY,
+        "initialize": PLENTY,
         "roles": {role: PLENTY for role in (limits.get("roles") or {"*": None})},
         "tenants": {tenant: PLENTY for tenant in (limits.get("tenants") or {"*": None})},
     }

@@ -9,7 +9,8 @@ configuration with PII rules), and the harness measures and reports it like
 the others.
 
 Every request is the same tool call, ``crm.get_customer {"customer_id": "C1001"}``,
-so the scenarios differ only in what stands between the client and the CRM.
+so the scenarios differ only in what stands between the client and the CRM; G_pii alone
+sends a support ticket instead (bench.pii), so that scrubbing has text to work on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from bench import pii
 from bench.configs import unlimited_copy
 from bench.launch import Launcher
 from bench.load import HttpRequest
@@ -165,6 +169,20 @@ def _gateway(launch: Launcher, env: dict[str, str] | None = None) -> Target:
     return Target(gateway, request, check_tool_result, TOOL_RESULT_MARKER)
 
 
+def _gateway_write(launch: Launcher) -> Target:
+    """G with ``audit.durability: write``: records handed to the OS before the answer, no fdatasync."""
+    config_dir = unlimited_config(launch)
+    path = config_dir / "policies" / "gateway.yaml"
+    settings = yaml.safe_load(path.read_text())
+    settings["audit"]["durability"] = "write"
+    path.write_text(yaml.safe_dump(settings))
+    backend = launch.demo_backend()
+    gateway = launch.gateway(backend, config_dir=config_dir)
+    key = launch.context.demo_keys["support-agent"]
+    request = tools_call(f"{gateway.url}/rpc", {"Authorization": f"Bearer {key}"})
+    return Target(gateway, request, check_tool_result, TOOL_RESULT_MARKER)
+
+
 def _gateway_redis(launch: Launcher) -> Target:
     redis = launch.start(
         "redis",
@@ -172,6 +190,14 @@ def _gateway_redis(launch: Launcher) -> Target:
         under_test=False,
     )
     return _gateway(launch, {"CALLGATE_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0"})
+
+
+def _gateway_pii(launch: Launcher) -> Target:
+    backend = launch.demo_backend()
+    config_dir = pii.pii_copy(launch.context.repo_root, launch.dir / "config")
+    gateway = launch.gateway(backend, config_dir=config_dir)
+    request = pii.request(f"{gateway.url}/rpc", launch.context.demo_keys["support-agent"])
+    return Target(gateway, request, pii.check_ticket, pii.MARKER)
 
 
 register(Scenario("B1", "the demo backend called directly (GET /crm/customers/C1001)", _direct))
@@ -195,6 +221,16 @@ register(
 )
 register(
     Scenario(
+        "G_write",
+        "G with audit.durability: write (each group of records handed to the OS before the answers, no "
+        "fdatasync: survives a gateway crash, not a power cut); G itself runs the shipped durability: fsync",
+        _gateway_write,
+        is_gateway=True,
+        relative_to=("G", 0.95),
+    )
+)
+register(
+    Scenario(
         "G_redis",
         "G with its state in Redis (CALLGATE_REDIS_URL): each call's rate-limit decision is one Lua call to a "
         "redis-server on loopback, on the load generator's core",
@@ -202,5 +238,16 @@ register(
         is_gateway=True,
         unavailable=requires_binary("redis-server"),
         relative_to=("G", 0.8),
+    )
+)
+register(
+    Scenario(
+        "G_pii",
+        "G on a support ticket of about 1 KB in and 2 KB out, a few entities each way, scrubbed by the shipped PII "
+        "rules in both directions (tools/call support.open_ticket, an HTTP backend echoing the ticket with the "
+        "customer's earlier messages)",
+        _gateway_pii,
+        is_gateway=True,
+        relative_to=("P", 0.5),
     )
 )

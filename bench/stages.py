@@ -23,19 +23,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
+import rfc8785
 from starlette.datastructures import Headers
 from starlette.types import Message
 
 from bench.configs import unlimited_copy
+from bench.pii import scrub_rows
 from bench.policy_costs import authenticate_rows, authorize_rows
 from gateway.app import create_app
-from gateway.audit import AuditWriter
+from gateway.audit import AuditRecord, AuditWriter
+from gateway.audit.chain import Chain
 from gateway.auth import ApiKeyAuthenticator, Principal
 from gateway.backends import UpstreamClient
 from gateway.config import Config, load_config
 from gateway.demo.keys import read_demo_keys
+from gateway.jsoncodec import dumps
 from gateway.jsonrpc import decode, encode
 from gateway.pipeline import Handler, Stage, ToolCall, ToolResult, compose
 from gateway.policy import PolicyEngine
@@ -169,39 +172,59 @@ def sync_costs(config: Config, key: str) -> tuple[list[Cost], Principal]:
     return costs, principal
 
 
-def audit_record() -> dict[str, Any]:
-    """A record of the size the audit stage writes for a crm.get_customer call."""
-    return {
-        "ts": "2026-01-01T00:00:00.000000+00:00",
-        "event": "tools/call",
-        "request_id": "0123456789abcdef",
-        "transport": "rpc",
-        "subject": "support-bot",
-        "tenant": "acme",
-        "roles": ["support-agent"],
-        "on_behalf_of": None,
-        "tool": "crm.get_customer",
-        "arg_keys": ["customer_id"],
-        "args_digest": "sha256:" + "0" * 64,
-        "decision": "allowed",
-        "reason": "ok",
-        "code": None,
-        "config_version": "0123456789abcdef",
-        "latency_ms": 1.234,
-        "backend_status": 200,
-    }
+def audit_record(n: int = 0) -> AuditRecord:
+    """A record like the one the audit stage writes for a crm.get_customer call."""
+    principal = Principal("support-bot", "acme", ("support-agent",), method="api_key")
+    return AuditRecord.tool_call(
+        request_id=f"{n:016x}",
+        transport="rpc",
+        principal=principal,
+        tool="crm.get_customer",
+        arguments={"customer_id": "C1001"},
+        args_digest="hmac-sha256:" + "0" * 64,
+        decision="allowed",
+        reason="ok",
+        code=None,
+        config_version="0123456789abcdef",
+        latency_us=1234,
+        notes={"backend_status": 200},
+    )
+
+
+#: The label in stage rows: the two durability modes, as audit.durability names them.
+DURABILITIES = ("fsync", "write")
 
 
 async def audit_costs(directory: Path) -> list[Cost]:
-    costs = []
-    for fsync in (True, False):
-        writer = AuditWriter(directory / f"audit-fsync-{fsync}", fsync=fsync)
+    costs = chain_costs()
+    for durability in DURABILITIES:
+        writer = AuditWriter(directory / f"audit-{durability}", durability=durability, key=bytes(32))
         await writer.start()
         try:
-            costs += await _audit_rows(writer, "fsync" if fsync else "no fsync")
+            costs += await _audit_rows(writer, f"durability {durability}")
         finally:
             await writer.close()
     return costs
+
+
+def chain_costs() -> list[Cost]:
+    """What the hash chain adds per record, on the writer thread: canonical JSON, SHA-256, the link."""
+    record = audit_record()
+    chain = Chain("20260101T000000000000Z-1-abcdef", bytes(32))
+    data = record.to_json()
+    return [
+        Cost(
+            "audit chain",
+            "seal one record: RFC 8785 canonical JSON + SHA-256 + seq/prev",
+            sync_us(lambda: chain.seal(record)),
+        ),
+        Cost(
+            "audit chain", "for comparison: the record as plain JSON (orjson), no chain", sync_us(lambda: dumps(data))
+        ),
+        Cost(
+            "audit chain", "for comparison: RFC 8785 by the rfc8785 package alone", sync_us(lambda: rfc8785.dumps(data))
+        ),
+    ]
 
 
 async def _audit_rows(writer: AuditWriter, label: str) -> list[Cost]:
@@ -221,12 +244,12 @@ async def pipeline_costs(config: Config, principal: Principal, directory: Path) 
     costs = []
     client = UpstreamClient()  # unused by clock.now; build_runtime needs one for the HTTP tools
     try:
-        for fsync in (True, False):
-            writer = AuditWriter(directory / f"pipeline-fsync-{fsync}", fsync=fsync)
+        for durability in DURABILITIES:
+            writer = AuditWriter(directory / f"pipeline-{durability}", durability=durability)
             await writer.start()
             try:
                 runtime = build_runtime(config, client, writer, MemoryStore())
-                costs += await _pipeline_rows(runtime, principal, "audit fsync" if fsync else "audit without fsync")
+                costs += await _pipeline_rows(runtime, principal, f"audit durability {durability}")
             finally:
                 await writer.close()
     finally:
@@ -290,7 +313,7 @@ async def app_costs(config: Config, key: str) -> list[Cost]:
             raise RuntimeError(f"the app answered wrongly: {sent}")
 
     async with app.lifespan():
-        label = "audit fsync" if config.gateway.audit.fsync else "audit without fsync"
+        label = f"audit durability {config.gateway.audit.durability}"
         return [
             Cost("app (ASGI)", f"POST /rpc tools/call clock.now, one at a time, {label}", await async_us(once)),
             Cost(
@@ -342,6 +365,7 @@ async def backend_safety_costs(config: Config, principal: Principal) -> list[Cos
 async def async_costs(config: Config, principal: Principal, key: str) -> list[Cost]:
     with tempfile.TemporaryDirectory(prefix="callgate-bench-stages-") as tmp:
         costs = await backend_safety_costs(config, principal)
+        costs += [Cost(*row) for row in await scrub_rows(config.config_dir, Path(tmp), async_us)]
         costs += await audit_costs(Path(tmp)) + await pipeline_costs(config, principal, Path(tmp))
         audit = replace(config.gateway.audit, dir=Path(tmp) / "app")
         return costs + await app_costs(replace(config, gateway=replace(config.gateway, audit=audit)), key)

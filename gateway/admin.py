@@ -11,10 +11,16 @@ Every refusal of an authenticated caller is audited.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from urllib.parse import parse_qs
 
-from gateway.audit import AuditWriter
+from starlette.types import Send
+
+from gateway.audit import AuditRecord, AuditWriter
+from gateway.audit.export import FORMATS, MEDIA_TYPES, Filters, export, instant
 from gateway.auth import Principal
 from gateway.errors import AuditUnavailable, GatewayError, InvalidParams, PolicyDenied
 from gateway.jsonrpc import failure
@@ -68,31 +74,83 @@ class AdminEndpoints:
             return _refusal(exc)
         return json_response({"config_version": runtime.config.version, **decision.to_dict()})
 
+    async def export_audit(self, request: Request) -> Response:
+        """``GET /admin/audit/export?format=jsonl|csv|ocsf|cef&since=&until=&subject=&tenant=&tool=&decision=``.
+
+        The same records ``callgate audit export`` writes, streamed: the files are read a block at a
+        time off the event loop, so a trail of millions of records costs constant memory.
+        """
+        try:
+            await self._admin(request, "audit.export")
+            query = parse_qs(request.scope.get("query_string", b"").decode("latin-1"))
+            values = {name: query[name][-1] for name in _EXPORT_PARAMS if query.get(name)}
+            format = values.pop("format", "jsonl")
+            if format not in FORMATS:
+                raise InvalidParams(f"format must be one of {', '.join(FORMATS)}")
+            try:
+                for name in ("since", "until"):
+                    if name in values:
+                        values[name] = instant(values[name])
+            except ValueError:
+                raise InvalidParams("since and until must be ISO 8601 times") from None
+        except GatewayError as exc:
+            return _refusal(exc)
+        lines = export(self._audit.directory, format, Filters(**values))
+        return StreamingResponse(lines, media_type=MEDIA_TYPES[format])
+
     async def _admin(self, request: Request, action: str) -> Principal:
         runtime = self._holder.current
         principal = authenticate(request, runtime)
         if ADMIN_ROLE not in principal.roles:
-            await self._record_refusal(principal, action, request.request_id, runtime.config.version)
+            await self._record_refusal(principal, action, request, runtime.config.version)
             raise PolicyDenied(f"/admin needs the {ADMIN_ROLE} role")
         return principal
 
-    async def _record_refusal(self, principal: Principal, action: str, request_id: str, version: str) -> None:
-        record = {
-            "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "event": "admin",
-            "action": action,
-            "request_id": request_id,
-            "subject": principal.subject,
-            "tenant": principal.tenant,
-            "roles": list(principal.roles),
-            "outcome": "refused",
-            "reason": PolicyDenied.reason,
-            "config_version": version,
-        }
+    async def _record_refusal(self, principal: Principal, action: str, request: Request, version: str) -> None:
+        record = AuditRecord.refused(
+            request_id=request.request_id,
+            source=request.source,
+            transport="admin",
+            principal=principal,
+            method=action,
+            reason=PolicyDenied.reason,
+            code=PolicyDenied.code,
+            http_status=403,
+            config_version=version,
+        )
         try:
             await self._audit.write(record)
         except AuditUnavailable:  # the caller is refused either way
             log.error("the audit record of a refused admin request could not be written")
+
+
+_EXPORT_PARAMS = ("format", "since", "until", "subject", "tenant", "tool", "decision")
+#: Lines handed from the reading thread to the event loop at a time.
+_EXPORT_BATCH = 512
+
+
+class StreamingResponse(Response):
+    """A response whose body is produced by a blocking iterator, run a batch at a time in a thread."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, lines: Iterator[bytes], media_type: str) -> None:
+        super().__init__(media_type=media_type)
+        self._lines = lines
+
+    async def send(self, send: Send) -> None:
+        raw = [(b"content-type", (self.media_type or "application/octet-stream").encode())]
+        raw += [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (self.headers or {}).items()
+        ]
+        await send({"type": "http.response.start", "status": self.status_code, "headers": raw})
+        while chunk := await asyncio.to_thread(_next_batch, self._lines):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _next_batch(lines: Iterator[bytes]) -> bytes:
+    return b"".join(itertools.islice(lines, _EXPORT_BATCH))
 
 
 def _refusal(exc: GatewayError) -> Response:

@@ -30,11 +30,13 @@ Method = Callable[[Params, RequestContext], Awaitable[Any]]
 class Dispatcher:
     def __init__(self, holder: RuntimeHolder) -> None:
         self._holder = holder
+        # Every method spends from the caller's request budget before it does anything: a loop of
+        # tools/list costs the gateway a policy decision per tool, a loop of initialize a session each.
         self.methods: dict[str, Method] = {
-            "initialize": self.initialize,
-            "ping": self.ping,
-            "tools/list": self.list_tools,
-            "tools/call": self.call_tool,
+            "initialize": self._spending(self.initialize),
+            "ping": self._spending(self.ping),
+            "tools/list": self._spending(self.list_tools),
+            "tools/call": self.call_tool,  # spends in its pipeline (the budget stage), inside audit
         }
 
     async def __call__(self, request: Request, context: RequestContext) -> Any:
@@ -43,10 +45,21 @@ class Dispatcher:
             raise MethodNotFound()
         return await method(request.params, context)
 
+    def _spending(self, method: Method) -> Method:
+        """``method``, after one request from the caller's budget (RateLimited when it is spent)."""
+
+        async def spend_then_run(params: Params, context: RequestContext) -> Any:
+            await self._holder.current.budget.spend(context.principal)
+            return await method(params, context)
+
+        return spend_then_run
+
     async def initialize(self, params: Params, context: RequestContext) -> dict[str, Any]:
         asked = params.get("protocolVersion") if isinstance(params, dict) else None
         if not isinstance(asked, str):
             raise InvalidParams("initialize needs a protocolVersion")
+        # A well-formed initialize opens a session on /mcp: limited per principal on its own, below the budget.
+        await self._holder.current.budget.spend_initialize(context.principal)
         return {
             "protocolVersion": asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0],
             "capabilities": {"tools": {"listChanged": False}},

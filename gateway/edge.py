@@ -1,4 +1,4 @@
-"""Pure ASGI middleware at the edge: request id, body size limit, Origin check.
+"""Pure ASGI middleware at the edge: request id, Host check, Origin check, body size limit.
 
 Each passes non-HTTP scopes through untouched and refuses early, before any
 body is parsed, with a JSON-RPC error body so that every client can read it.
@@ -6,6 +6,7 @@ body is parsed, with a JSON-RPC error body so that every client can read it.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import re
@@ -14,12 +15,44 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import GatewayError, InternalError, InvalidRequest, PayloadTooLarge, error_object
+from gateway.errors import GatewayError, InternalError, PayloadTooLarge, SiteNotAllowed, error_object
 from gateway.jsonrpc import encode
 
 log = logging.getLogger("callgate.edge")
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+
+#: The names a client uses for a server on loopback, as they appear in a Host header (ports aside).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a listen address, or a client's) is loopback only: 127.0.0.0/8, ::1 or localhost.
+
+    Anything else, a wildcard address (0.0.0.0, ::) or any other name included, is not.
+    """
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(authority: bytes) -> str | None:
+    """The host of a Host header or an Origin's authority, lower-cased and without port; None if malformed."""
+    text = authority.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        name, bracket, rest = text.partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        return name + "]"
+    name, colon, port = text.partition(":")
+    if colon and not port.isdigit():
+        return None
+    name = name.removesuffix(".")
+    return name if name and re.fullmatch(r"[a-z0-9.-]+", name) else None
 
 
 async def send_error(send: Send, status: int, error: GatewayError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
@@ -110,22 +143,72 @@ class BodyLimit:
         return PayloadTooLarge(data={"max_bytes": self.max_bytes})
 
 
+class HostCheck:
+    """403, on every path, for a request whose ``Host`` is not one of ``allowed`` (DNS-rebinding defence).
+
+    A page on a name its attacker controls, rebound to the gateway's address, still sends its own
+    name as Host: refused, it reads nothing, not /metrics, not even /healthz. ``allowed`` holds
+    exact names (``127.0.0.1``, ``[::1]``, ``callgate.example.com``), ``*.example.com`` for the
+    subdomains of a name, or ``*`` for any. A request without a Host header is refused unless ``*``.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str]) -> None:
+        self.app = app
+        names = {name.lower().removesuffix(".") for name in allowed}
+        self.any = "*" in names
+        self.suffixes = tuple(name[1:] for name in names if name.startswith("*."))
+        self.exact = frozenset(name for name in names if not name.startswith("*"))
+
+    def allows(self, host: bytes | None) -> bool:
+        if self.any:
+            return True
+        name = host_name(host) if host is not None else None
+        return name is not None and (name in self.exact or name.endswith(self.suffixes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = next((v for k, v in scope["headers"] if k == b"host"), None)
+            if not self.allows(host):
+                await send_error(send, 403, SiteNotAllowed())
+                return
+        await self.app(scope, receive, send)
+
+
 class OriginCheck:
     """403 for a browser request whose ``Origin`` is not allowed (DNS-rebinding and CSRF defence).
 
-    Requests without an Origin header (agents, SDKs, curl) are not affected.
+    Allowed: the origins listed, and, when ``allow_loopback`` (the gateway listens on loopback),
+    any http or https origin on a loopback name, whatever its port: a page served from this machine,
+    the gateway's own origin included. Requests without an Origin header (agents, SDKs, curl) are
+    not affected.
     """
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str], paths: tuple[str, ...] = ("/mcp", "/rpc", "/admin")):
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed: Iterable[str],
+        allow_loopback: bool = False,
+        paths: tuple[str, ...] = ("/mcp", "/rpc", "/admin"),
+    ) -> None:
         self.app = app
         self.allowed = {origin.rstrip("/").lower().encode() for origin in allowed}
+        self.allow_loopback = allow_loopback
         self.paths = paths
+
+    def allows(self, origin: bytes) -> bool:
+        origin = origin.rstrip(b"/").lower()
+        if origin in self.allowed:
+            return True
+        scheme, separator, authority = origin.partition(b"://")
+        if not (self.allow_loopback and separator and scheme in (b"http", b"https")):
+            return False
+        return host_name(authority) in LOOPBACK_HOSTS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(self.paths):
             origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
-            if origin is not None and origin.rstrip(b"/").lower() not in self.allowed:
-                await send_error(send, 403, InvalidRequest("Origin not allowed"))
+            if origin is not None and not self.allows(origin):
+                await send_error(send, 403, SiteNotAllowed("Origin not allowed"))
                 return
         await self.app(scope, receive, send)
 

@@ -11,7 +11,9 @@ metrics and logs) and the HTTP status of a response that carries it alone.
     │   │   └── UnsupportedMediaType -32700 protocol.parse    (HTTP 415)
     │   ├── InvalidRequest         -32600 protocol.invalid_request
     │   │   ├── PayloadTooLarge    -32600 protocol.invalid_request (HTTP 413)
-    │   │   └── RequestTimeout     -32600 protocol.invalid_request (HTTP 408)
+    │   │   ├── RequestTimeout     -32600 protocol.invalid_request (HTTP 408)
+    │   │   ├── HeadersTooLarge    -32600 protocol.invalid_request (HTTP 431)
+    │   │   └── SiteNotAllowed     -32600 protocol.invalid_request (HTTP 403)
     │   ├── MethodNotFound         -32601 protocol.method_not_found
     │   └── InvalidParams          -32602 protocol.invalid_params
     │       └── SchemaInvalid      -32602 schema.invalid
@@ -20,6 +22,7 @@ metrics and logs) and the HTTP status of a response that carries it alone.
     ├── RateLimited                -31429 ratelimit.exceeded
     ├── StoreUnavailable           -31503 store.unavailable      (HTTP 503)
     ├── PiiBlocked                 -31451 pii.blocked
+    │   └── PiiOverBudget          -31451 pii.over_budget
     ├── ApprovalPending            -31202 approval.pending
     ├── BackendError
     │   ├── BackendUnavailable     -31503 backend.unavailable
@@ -27,7 +30,7 @@ metrics and logs) and the HTTP status of a response that carries it alone.
     │   └── BackendBadResponse     -31502 backend.bad_response
     │       └── BackendTransient   -31502 backend.bad_response (retried for idempotent tools)
     └── InternalError              -32603 internal
-        └── AuditUnavailable       -32603 audit.unavailable
+        └── AuditUnavailable       -32603 audit.unavailable      (HTTP 503)
 
 Messages and ``data`` are safe to show to the caller: they never hold argument
 values, personal data, secrets or internals.
@@ -101,6 +104,29 @@ class RequestTimeout(InvalidRequest):
     default_message = "Request body not received in time"
 
 
+class HeadersTooLarge(InvalidRequest):
+    """The request head is over ``server.max_header_bytes`` or ``server.max_headers``.
+
+    Answered by the HTTP protocol itself as soon as the limit is passed, before the rest is read
+    or any credential is looked at; the connection is then closed.
+    """
+
+    http_status = 431
+    default_message = "Request header fields too large"
+
+
+class SiteNotAllowed(InvalidRequest):
+    """The ``Host`` (or a browser's ``Origin``) names a site this gateway does not serve.
+
+    A DNS-rebinding page reaches the gateway under its own name, and a cross-site page
+    carries its own Origin: neither may read or call anything. Also raised for a /metrics
+    scrape from a client off loopback when no metrics token is configured.
+    """
+
+    http_status = 403
+    default_message = "Host not allowed"
+
+
 class MethodNotFound(ProtocolError):
     """The method does not exist on this endpoint."""
 
@@ -135,12 +161,21 @@ class SchemaInvalid(InvalidParams):
 
 
 class Unauthenticated(GatewayError):
-    """No credential, or one that is unknown, expired or malformed."""
+    """No credential, or one that is unknown, expired, malformed or beyond what its issuer may grant.
+
+    ``detail``, when set, names the check that refused in a few stable words
+    (``jwt.role_not_allowed``; the list is in gateway/auth/jwt.py) for the audit
+    trail. It is never sent to the caller, who sees the same message whatever failed.
+    """
 
     code = -31401
     reason = "auth.unauthenticated"
     http_status = 401
     default_message = "Authentication required"
+
+    def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class PolicyDenied(GatewayError):
@@ -179,6 +214,16 @@ class PiiBlocked(GatewayError):
     code = -31451
     reason = "pii.blocked"
     default_message = "Personal data blocked by policy"
+
+
+class PiiOverBudget(PiiBlocked):
+    """A call's text in one direction is longer than ``pii.max_text_chars`` and ``pii.over_budget`` is refuse.
+
+    Text is never passed on unscanned; ``data.max_text_chars`` says the budget, ``data.direction`` which way.
+    """
+
+    reason = "pii.over_budget"
+    default_message = "Too much text to scan for personal data"
 
 
 class ApprovalPending(GatewayError):
@@ -237,6 +282,7 @@ class AuditUnavailable(InternalError):
     """The audit record could not be made durable, so the call is refused (fail closed)."""
 
     reason = "audit.unavailable"
+    http_status = 503
     default_message = "Audit trail unavailable"
 
 

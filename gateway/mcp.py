@@ -1,7 +1,10 @@
 """``/mcp``: the MCP Streamable HTTP transport (protocol versions 2025-06-18 and 2025-11-25).
 
 - ``initialize`` negotiates the version and opens a session; its id comes from
-  a secure random source and is bound to the principal that opened it.
+  a secure random source and is bound to the principal that opened it. Each
+  principal holds at most ``server.max_sessions_per_principal`` sessions (one
+  more closes its own least recently used) and may open them at the pace of
+  ``rate_limits.initialize``.
 - Every later message carries ``Mcp-Session-Id`` (400 without it, 404 for an
   unknown one or one that belongs to someone else) and may carry
   ``MCP-Protocol-Version``, which must be the negotiated version.
@@ -17,10 +20,20 @@ from typing import Any
 from gateway.auth import Principal
 from gateway.dispatcher import PROTOCOL_VERSIONS, Dispatcher, RequestContext
 from gateway.errors import GatewayError, InvalidRequest, MethodNotFound
-from gateway.jsonrpc import answer, failure, parse_request, salvage_id
+from gateway.jsonrpc import Request as RpcRequest
+from gateway.jsonrpc import answer, failure, parse_request, salvage_id, success
 from gateway.runtime import RuntimeHolder
 from gateway.sessions import Session, Sessions
-from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json, request_id_of
+from gateway.transport import (
+    Request,
+    Response,
+    answer_response,
+    authenticate,
+    error_response,
+    json_response,
+    read_json,
+    request_id_of,
+)
 
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
@@ -67,7 +80,7 @@ class McpEndpoint:
             raise InvalidRequest("MCP request ids must not be null")
         context = RequestContext(principal=principal, request_id=request_id_of(request), transport="mcp")
         if rpc.method == "initialize" and not rpc.is_notification:
-            return await self._initialize(message, context)
+            return await self._initialize(rpc, context)
         if rpc.method not in self._dispatcher.methods and not rpc.is_notification:
             # Answered before the session check, so a client probing for newer
             # methods (such as server/discover) learns cleanly that there are none.
@@ -75,14 +88,15 @@ class McpEndpoint:
         await self._session_for(request, principal)
         if rpc.is_notification:
             return Response(status_code=202)
-        return json_response(await answer(message, lambda r: self._dispatcher(r, context)))
+        return answer_response(await answer(message, lambda r: self._dispatcher(r, context)))
 
-    async def _initialize(self, message: dict[str, Any], context: RequestContext) -> Response:
-        response = await answer(message, lambda r: self._dispatcher(r, context))
-        if response is None or "error" in response:
-            return json_response(response)
-        session = await self._sessions.open(context.principal, response["result"]["protocolVersion"])
-        return json_response(response, headers={"Mcp-Session-Id": session.id})
+    async def _initialize(self, rpc: RpcRequest, context: RequestContext) -> Response:
+        # A refusal (budget, initialize limit, bad params, the store) ends the request before any session
+        # exists, so it goes back as the whole response with its own status: 503 when the store is down.
+        result = await self._dispatcher(rpc, context)
+        cap = self._holder.current.config.gateway.server.max_sessions_per_principal
+        session = await self._sessions.open(context.principal, result["protocolVersion"], max_per_principal=cap)
+        return json_response(success(rpc.id, result), headers={"Mcp-Session-Id": session.id})
 
     async def _delete(self, request: Request) -> Response:
         try:
@@ -90,14 +104,14 @@ class McpEndpoint:
             session = await self._session_for(request, principal)
         except GatewayError as exc:
             return error_response(exc)
-        await self._sessions.close(session.id)
+        await self._sessions.close(session)
         return Response(status_code=204)
 
     async def _session_for(self, request: Request, principal: Principal) -> Session:
         session_id = request.headers.get(SESSION_HEADER)
         if not session_id:
             raise InvalidRequest("Missing Mcp-Session-Id header; send initialize first")
-        session = await self._sessions.get(session_id) if len(session_id) <= 128 else None
+        session = await self._sessions.get(session_id, principal) if len(session_id) <= 128 else None
         if session is None or not session.belongs_to(principal):
             raise SessionNotFound()
         version = request.headers.get(VERSION_HEADER)

@@ -9,10 +9,13 @@ are unbounded, and the audit trail is the place to ask who did what.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.process_collector import ProcessCollector
+
+from gateway.edge import is_loopback
 
 #: The tool label of a call that named no configured tool; a caller must not be able to mint label values.
 UNKNOWN_TOOL = "(unknown)"
@@ -60,6 +63,19 @@ class Metrics:
             ["store"],
             registry=self.registry,
         )
+        self.audit_write_failures = Counter(
+            "callgate_audit_write_failures",
+            "Audit records that could not be written (disk full, permission denied, directory gone); each one's "
+            "request was refused with audit.unavailable.",
+            registry=self.registry,
+        )
+        self.pii_findings = Counter(
+            "callgate_pii_findings",
+            "Personal data found in tool calls, by entity type (from the configuration), direction (arguments, "
+            "result) and action (redact, mask, hash, block). Never a value.",
+            ["entity", "direction", "action"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
 
     def for_tools(self, tools: Iterable[str]) -> CallMetrics:
@@ -74,6 +90,13 @@ class Metrics:
     def watch_store(self, kind: str, answering: Callable[[], bool]) -> None:
         """Read the store's state at each scrape: nothing to update on the call path."""
         self.store_up.labels(kind).set_function(lambda: 1.0 if answering() else 0.0)
+
+    def audit_write_failed(self, records: int) -> None:
+        """Called from the audit writer's thread (prometheus_client counters are thread-safe)."""
+        self.audit_write_failures.inc(records)
+
+    def pii_found(self, entity: str, direction: str, action: str, count: int) -> None:
+        self.pii_findings.labels(entity, direction, action).inc(count)
 
     def reload_attempted(self, outcome: str, trigger: str) -> None:
         self.config_reloads.labels(outcome, trigger).inc()
@@ -108,3 +131,26 @@ class CallMetrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+
+class ScrapeAccess:
+    """Who may read /metrics: with a token configured, whoever presents it; without one, loopback clients only.
+
+    The labels hold no personal data, but call counts, tool names and the configuration version
+    are still nobody else's business. The token is compared in constant time.
+    """
+
+    #: A shorter token is refused at start: it could be guessed.
+    min_token_length = 16
+
+    def __init__(self, token: str | None) -> None:
+        self._expected = f"Bearer {token}".encode() if token is not None else None
+
+    @property
+    def needs_token(self) -> bool:
+        return self._expected is not None
+
+    def allows(self, authorization: bytes | None, client_host: str | None) -> bool:
+        if self._expected is None:
+            return client_host is not None and is_loopback(client_host)
+        return authorization is not None and hmac.compare_digest(authorization, self._expected)

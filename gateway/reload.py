@@ -16,13 +16,12 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from watchfiles import awatch
 
-from gateway.audit import AuditWriter
+from gateway.audit import AuditRecord, AuditWriter
 from gateway.auth import Principal
 from gateway.config import Config, ConfigError, load_config
 from gateway.config.loader import config_version
@@ -44,8 +43,20 @@ RESTART_ONLY = {
         "watch_config",
         "limit_concurrency",
         "timeout_keep_alive_s",
+        "max_header_bytes",
+        "max_headers",
+        "header_read_timeout_s",
+        "allowed_hosts",
+        "metrics_token_env",
     ),
-    "audit": ("dir", "fsync"),
+    "audit": (
+        "dir",
+        "durability",
+        "segment_max_bytes",
+        "segment_max_age_s",
+        "checkpoint_every",
+        "checkpoint_interval_s",
+    ),
 }
 
 #: How often a load is retried when the files change while it runs.
@@ -181,23 +192,18 @@ class Reloader:
         where: dict[str, Any] | None,
     ) -> None:
         # Where a broken file is wrong, never what it says: a value in the message could be a secret.
-        await self._audit.write(
-            {
-                "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
-                "event": "config/reload",
-                "request_id": request_id,
-                "trigger": trigger,
-                "subject": principal.subject if principal else None,
-                "tenant": principal.tenant if principal else None,
-                "roles": list(principal.roles) if principal else [],
-                "outcome": outcome,
-                "reason": reason,
-                "config_version": result.version,
-                "previous_version": result.previous_version,
-                "error": where,
-                "restart_required": list(result.restart_required),
-            }
+        record = AuditRecord.reload(
+            request_id=request_id,
+            trigger=trigger,
+            principal=principal,
+            outcome=outcome,
+            reason=reason,
+            config_version=result.version,
+            previous_version=result.previous_version,
+            error=where,
+            restart_required=result.restart_required,
         )
+        await self._audit.write(record)
 
     @contextlib.asynccontextmanager
     async def triggers(self, watch: bool) -> AsyncIterator[None]:

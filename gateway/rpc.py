@@ -9,7 +9,7 @@ from gateway.errors import GatewayError
 from gateway.jsonrpc import Request as RpcRequest
 from gateway.jsonrpc import answer, answer_batch
 from gateway.runtime import RuntimeHolder
-from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json, request_id_of
+from gateway.transport import Request, Response, answer_response, authenticate, error_response, read_json, request_id_of
 
 
 class RpcEndpoint:
@@ -35,4 +35,4 @@ class RpcEndpoint:
             responses = await answer(payload, call)
         if responses is None or responses == []:
             return Response(status_code=204)
-        return json_response(responses)
+        return answer_response(responses)

@@ -13,18 +13,21 @@ from gateway.auth import Authenticator, build_authenticator
 from gateway.backends import UpstreamClient
 from gateway.config import Config
 from gateway.metrics import Metrics
+from gateway.pii.build import build_pii
 from gateway.pipeline import Handler, Stage, compose
 from gateway.policy import PolicyEngine
 from gateway.stages import (
     Audit,
     Authorize,
     Breaker,
+    Budget,
     CheckOutput,
     Concurrency,
     Deadline,
     RateLimit,
     Resolve,
     Retry,
+    Scrub,
     Validate,
     invoke,
 )
@@ -42,6 +45,8 @@ class Runtime:
     #: Per-backend state a reload hands on to the next runtime (circuits, concurrency slots).
     breaker: Breaker
     concurrency: Concurrency
+    #: Every principal's request budget: the pipeline spends it for tools/call, the dispatcher for the rest.
+    budget: Budget
 
 
 def build_runtime(
@@ -60,13 +65,21 @@ def build_runtime(
     policy = PolicyEngine(config)
     breaker = Breaker(config, previous.breaker if previous is not None else None)
     concurrency = Concurrency(config, previous.concurrency if previous is not None else None)
+    budget = Budget(config, store)
     stages: list[Stage] = [
         # Outermost: sees every outcome. Metrics know this config's tools, so callers cannot mint labels.
         Audit(audit, config.version, metrics.for_tools(config.tools) if metrics is not None else None),
+        # Right inside audit, before anything is decided: every call spends, known tool or not, allowed or
+        # not, so a loop of refused calls is throttled like any other, and each refusal still has its record.
+        budget,
         Resolve(tools),
         Authorize(policy),  # before validation: no schema hints for callers who may not call
         Validate(),  # refusals above never reach the breaker: a caller's mistake says nothing of the backend
         RateLimit(config, store),  # after validation, so malformed calls spend no allowance; before any backend work
+        # After every refusal that needs no scanning (and, once it exists, after approval: a human approves
+        # the call as the agent sent it), so a refused call costs no analysis. Outside the breaker: a result
+        # blocked for personal data is callgate's decision, never counted as the backend failing.
+        Scrub(build_pii(config), config.gateway.pii.max_text_chars, metrics),
         # Outside check_output, so a backend whose answers break the tool's output schema counts as failing.
         # Outside the deadline, queue and retries: an open circuit refuses before any waiting, and a call
         # counts once however many attempts it took.
@@ -84,6 +97,7 @@ def build_runtime(
         call_tool=compose(stages, invoke),
         breaker=breaker,
         concurrency=concurrency,
+        budget=budget,
     )
 
 

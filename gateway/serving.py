@@ -1,7 +1,9 @@
 """Run uvicorn servers on loopback sockets that are bound first, so their ports are known.
 
 Used by ``callgate demo`` (servers as tasks in one event loop) and by the test
-suite and the benchmark (a server in a thread of its own).
+suite and the benchmark (a server in a thread of its own). Every server speaks
+HTTP through :class:`gateway.http_protocol.HttpProtocol`, as ``callgate serve``
+does, so the tests measure the head limits production runs with.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
+
+from gateway.http_protocol import HttpProtocol
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -55,6 +59,7 @@ def _server(app: Any, **options: Any) -> uvicorn.Server:
     options.setdefault("log_level", "warning")
     options.setdefault("access_log", False)
     options.setdefault("lifespan", "on")
+    options.setdefault("http", HttpProtocol)
     return uvicorn.Server(uvicorn.Config(app, **options))
 
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.audit.refusals import RefusalLog
 from gateway.auth import Challenged, Principal
 from gateway.auth.authenticator import DEFAULT_CHALLENGE
-from gateway.errors import GatewayError, RequestTimeout, Unauthenticated, UnsupportedMediaType
+from gateway.errors import AuditUnavailable, GatewayError, RequestTimeout, Unauthenticated, UnsupportedMediaType
 from gateway.jsonrpc import decode, encode, failure
 from gateway.runtime import Runtime
 
@@ -34,7 +35,7 @@ class ClientDisconnected(Exception):
 class Request:
     """The part of an HTTP request the endpoints read: method, headers (first value wins), body."""
 
-    __slots__ = ("_receive", "body_complete", "headers", "method", "scope")
+    __slots__ = ("_receive", "body_complete", "headers", "method", "refusal", "scope")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
@@ -45,6 +46,8 @@ class Request:
             self.headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         self._receive = receive
         self.body_complete = False
+        #: Why the request was refused before any tool call (credential, body), for its ``request/refused`` record.
+        self.refusal: GatewayError | None = None
 
     async def body(self, timeout_s: float | None = None) -> bytes:
         """The whole body; :class:`RequestTimeout` when it is not all here ``timeout_s`` after this call."""
@@ -69,6 +72,12 @@ class Request:
     @property
     def request_id(self) -> str:
         return str(self.scope.get("state", {}).get("request_id", "-"))
+
+    @property
+    def source(self) -> str:
+        """The peer's address as the server saw it (a proxy in front shows as itself)."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else "-"
 
 
 class Response:
@@ -148,8 +157,11 @@ class ReadDeadline:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def endpoint(handle: Handler, methods: tuple[str, ...]) -> ASGIApp:
-    """``handle`` as a pure ASGI app that answers 405 for other methods."""
+def endpoint(handle: Handler, methods: tuple[str, ...], refusals: RefusalLog | None = None) -> ASGIApp:
+    """``handle`` as a pure ASGI app that answers 405 for other methods.
+
+    With ``refusals``, a request refused before any tool call (its credential or its body) is audited.
+    """
     allow = ", ".join(methods)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -165,29 +177,59 @@ def endpoint(handle: Handler, methods: tuple[str, ...]) -> ASGIApp:
             # Keeping the connection would let a client that was refused (unauthenticated, say) go
             # on dripping its body for ever: uvicorn has no deadline for bytes nobody reads.
             response.headers = {**(response.headers or {}), "Connection": "close"}
+        if request.refusal is not None and refusals is not None:
+            refusal = request.refusal
+            where = scope["path"].strip("/").split("/", 1)[0] or "-"
+            detail = getattr(refusal, "detail", None)
+            await refusals.record(
+                refusal, source=request.source, endpoint=where, request_id=request.request_id, detail=detail
+            )
         await response.send(send)
 
     return app
 
 
 def authenticate(request: Request, runtime: Runtime) -> Principal:
-    # The query string goes along so that a credential in the URL is refused, even beside a valid header.
-    return runtime.authenticator.authenticate(request.headers, request.scope.get("query_string", b""))
+    try:
+        # The query string goes along so that a credential in the URL is refused, even beside a valid header.
+        return runtime.authenticator.authenticate(request.headers, request.scope.get("query_string", b""))
+    except Unauthenticated as exc:
+        request.refusal = exc
+        raise
 
 
 async def read_json(request: Request, runtime: Runtime) -> Any:
     """The decoded body; a ParseError (or InvalidRequest) for a non-JSON content type or body."""
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise UnsupportedMediaType()
-    # The limits come from the runtime in force, like every per-request setting, so a reload changes them.
-    server = runtime.config.gateway.server
-    body = await request.body(server.body_read_timeout_s)
-    return decode(body, server.max_json_depth, server.max_string_length)
+    try:
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise UnsupportedMediaType()
+        # The limits come from the runtime in force, like every per-request setting, so a reload changes them.
+        server = runtime.config.gateway.server
+        body = await request.body(server.body_read_timeout_s)
+        return decode(body, server.max_json_depth, server.max_string_length)
+    except GatewayError as exc:
+        request.refusal = exc
+        raise
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(encode(payload), status_code=status, headers=headers, media_type="application/json")
+
+
+#: Reasons that, as the whole answer to a request, say so in the HTTP status too: a load balancer or
+#: client library that reads only the status must see that callgate itself cannot serve.
+_STATUS_WHEN_ALONE = {AuditUnavailable.reason: 503}
+
+
+def answer_response(payload: Any) -> Response:
+    """The HTTP response carrying a JSON-RPC answer: 503 when it is one audit.unavailable error alone."""
+    status = 200
+    if isinstance(payload, dict) and isinstance(error := payload.get("error"), dict):
+        data = error.get("data")
+        reason = data.get("reason") if isinstance(data, dict) else None
+        status = _STATUS_WHEN_ALONE.get(reason, 200) if isinstance(reason, str) else 200
+    return json_response(payload, status=status)
 
 
 def error_response(error: GatewayError, request_id: Any = None, headers: dict[str, str] | None = None) -> Response:

@@ -16,6 +16,7 @@ from gateway.config import load_config
 from gateway.demo.backends import create_backend_app
 from gateway.demo.keys import read_demo_keys
 from gateway.serving import serve_in_thread
+from tests.audit.checks import check_trail
 from tests.redis_server import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,9 @@ class RunningGateway:
     url: str
     audit_dir: Path
     keys: dict[str, str]
+    #: At teardown every record is checked against the published schema and the trail is verified;
+    #: a test that damages its trail on purpose turns this off.
+    check_trail: bool = True
 
     def headers(self, role: str = "support-agent", **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}", **extra}
@@ -34,7 +38,8 @@ class RunningGateway:
         records: list[dict[str, Any]] = []
         for segment in sorted(self.audit_dir.glob("*.jsonl")):
             records.extend(json.loads(line) for line in segment.read_text().splitlines() if line)
-        return records
+        # The trail's own checkpoints are not events of the gateway's: tests count only those.
+        return [record for record in records if record.get("event") != "audit/checkpoint"]
 
     def rpc(self, method: str, params: Any = None, *, role: str = "support-agent", id: Any = 1) -> httpx.Response:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id}
@@ -78,12 +83,16 @@ def start_gateway(
         app = create_app(load_config(config_dir, env=environment), env=environment)
         context = serve_in_thread(app)
         url = context.__enter__()
-        stack.append(context)
-        return RunningGateway(url=url, audit_dir=audit_dir, keys=demo_keys)
+        running = RunningGateway(url=url, audit_dir=audit_dir, keys=demo_keys)
+        stack.append((context, running))
+        return running
 
     yield start
-    for context in reversed(stack):
+    for context, _ in reversed(stack):
         context.__exit__(None, None, None)
+    for _, running in stack:
+        if running.check_trail:
+            check_trail(running.audit_dir)
 
 
 @pytest.fixture

@@ -70,8 +70,9 @@ def test_a_support_agent_may_not_reload(gateway: RunningGateway, config_dir: Pat
     assert response.json()["error"]["code"] == -31403
     assert response.json()["error"]["data"]["reason"] == "policy.denied"
     assert clock_decision(gateway) == "allowed"
-    (record,) = [r for r in gateway.audit_records() if r["event"] == "admin"]
-    assert (record["action"], record["subject"], record["outcome"]) == ("policy.reload", "support-bot", "refused")
+    (record,) = [r for r in gateway.audit_records() if r["event"] == "request/refused"]
+    assert (record["method"], record["subject"], record["decision"]) == ("policy.reload", "support-bot", "refused")
+    assert (record["transport"], record["reason"], record["http_status"]) == ("admin", "policy.denied", 403)
 
 
 def test_a_caller_without_a_key_is_asked_to_authenticate(gateway: RunningGateway) -> None:

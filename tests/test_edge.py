@@ -1,4 +1,5 @@
-"""The edge of the real gateway: hostile bodies, body limits, slow bodies, request ids, Origin checks, health probes.
+"""The edge of the real gateway: hostile bodies, body limits, slow bodies, request ids, Host and Origin checks,
+health probes.
 
 Every hostile body must end as a clear JSON-RPC error (-32700 or -32600) or a
 408/413/415 with a JSON-RPC error body: never a 500, never a stack trace.
@@ -22,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.config import load_config
+from gateway.app import Listener, create_app
+from gateway.config import ConfigError, load_config
 from gateway.serving import serve_in_thread
 from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
 
@@ -107,7 +108,8 @@ def test_lone_surrogate_in_a_tool_name_is_refused_before_the_pipeline(gateway: R
     """A string that cannot be written as UTF-8 would otherwise break the response and the audit record."""
     body = b'{"jsonrpc":"2.0","method":"tools/call","id":1,"params":{"name":"crm.\\ud800"}}'
     assert_jsonrpc_error(post(gateway, path, body), 400, -32700)
-    assert gateway.audit_records() == []
+    # Refused as a parse error before any tool call: one request/refused record, and no tools/call record.
+    assert [(r["event"], r["reason"]) for r in gateway.audit_records()] == [("request/refused", "protocol.parse")]
 
 
 def test_properly_paired_surrogates_are_accepted(edge: RunningGateway) -> None:
@@ -234,7 +236,7 @@ def connect(gateway: RunningGateway) -> socket.socket:
 def request_head(gateway: RunningGateway, path: str, content_length: int | None) -> bytes:
     lines = [
         f"POST {path} HTTP/1.1",
-        "Host: callgate.test",
+        "Host: 127.0.0.1",
         "Content-Type: application/json",
         f"Authorization: Bearer {gateway.keys['support-agent']}",
         f"Content-Length: {content_length}" if content_length is not None else "Transfer-Encoding: chunked",
@@ -428,13 +430,34 @@ def test_refusals_at_the_edge_carry_the_request_id(edge: RunningGateway) -> None
 # --- Origin -----------------------------------------------------------------------------------
 
 
+INITIALIZE = b'{"jsonrpc":"2.0","method":"initialize","id":1,"params":{"protocolVersion":"2025-06-18"}}'
+
+
 @pytest.mark.parametrize("path", ENDPOINTS)
-@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://127.0.0.1"])
+@pytest.mark.parametrize(
+    "origin",
+    ["https://evil.example", "null", "http://127.0.0.1.evil.example", "http://localhost.evil.example:8700", "file://"],
+)
 def test_disallowed_origin_is_403(edge: RunningGateway, path: str, origin: str) -> None:
-    """The shipped configuration allows no browser origin at all."""
-    body = b'{"jsonrpc":"2.0","method":"initialize","id":1,"params":{"protocolVersion":"2025-06-18"}}'
-    response = post(edge, path, body, Origin=origin)
+    """The shipped configuration lists no browser origin: only loopback ones pass, on a loopback listener."""
+    response = post(edge, path, INITIALIZE, Origin=origin)
     assert_jsonrpc_error(response, 403, -32600)
+    assert response.json()["error"]["message"] == "Origin not allowed"
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://127.0.0.1", "http://localhost:3000", "https://[::1]:8443", "HTTP://LOCALHOST"]
+)
+def test_loopback_origin_is_allowed_on_a_loopback_listener(edge: RunningGateway, origin: str) -> None:
+    """A page on this machine, the gateway's own origin among them (the MCP conformance suite sends it)."""
+    response = post(edge, "/mcp", INITIALIZE, Origin=origin)
+    assert response.status_code == 200
+    assert response.json()["result"]["protocolVersion"] == "2025-06-18"
+
+
+def test_gateways_own_origin_is_allowed(edge: RunningGateway) -> None:
+    response = post(edge, "/mcp", INITIALIZE, Origin=edge.url)
+    assert response.status_code == 200
 
 
 def test_request_without_origin_is_not_affected(edge: RunningGateway) -> None:
@@ -443,6 +466,91 @@ def test_request_without_origin_is_not_affected(edge: RunningGateway) -> None:
     assert response.status_code == 200
     assert response.json()["result"]["protocolVersion"] == "2025-06-18"
     assert response.headers["mcp-session-id"]
+
+
+# --- Host (DNS rebinding) ----------------------------------------------------------------------
+
+EVERY_ENDPOINT = ["/healthz", "/readyz", "/metrics", "/rpc", "/mcp", "/admin/policy/reload", "/.well-known/x"]
+
+
+@pytest.mark.parametrize("path", EVERY_ENDPOINT)
+def test_request_naming_another_host_is_403_on_every_endpoint(edge: RunningGateway, path: str) -> None:
+    """A page on evil.example, rebound to 127.0.0.1, sends Host: evil.example; it may read nothing."""
+    response = httpx.get(f"{edge.url}{path}", headers={"Host": "evil.example"}, timeout=10)
+    assert_jsonrpc_error(response, 403, -32600)
+    assert response.json()["error"]["message"] == "Host not allowed"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8700", "LOCALHOST.", "[::1]:8700", "127.0.0.1:1"])
+def test_loopback_host_names_are_served_on_a_loopback_listener(edge: RunningGateway, host: str) -> None:
+    assert httpx.get(f"{edge.url}/healthz", headers={"Host": host}, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "evil.example:80", "127.0.0.1@evil.example", "[::1", "a b", ""])
+def test_other_or_malformed_hosts_are_403(edge: RunningGateway, host: str) -> None:
+    with connect(edge) as sock:
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert read_response(sock).status == 403
+
+
+def test_request_without_host_is_403(edge: RunningGateway) -> None:
+    with connect(edge) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert read_response(sock).status == 403
+
+
+@pytest.fixture(scope="module")
+def exposed(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway as configured for 0.0.0.0 with allowed_hosts (and the demo credentials allowed), on loopback.
+
+    It binds loopback only (no test listens elsewhere); the app is told it listens on 0.0.0.0.
+    """
+    root = tmp_path_factory.mktemp("exposed")
+    config_dir = configured(
+        root, allowed_hosts=["callgate.example.com", "*.corp.example"], allowed_origins=["https://app.example.com"]
+    )
+    environment = {"CALLGATE_DEMO_BACKEND_URL": backend_url, "CALLGATE_AUDIT_DIR": str(root / "audit")}
+    listener = Listener("0.0.0.0", allow_demo_credentials=True)
+    with serve_in_thread(create_app(load_config(config_dir, env=environment), environment, listener)) as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("callgate.example.com", 200),
+        ("CallGate.Example.com:443", 200),
+        ("api.corp.example", 200),
+        ("a.b.corp.example:8700", 200),
+        ("corp.example", 403),
+        ("127.0.0.1", 403),
+        ("localhost", 403),
+        ("callgate.example.com.evil.example", 403),
+    ],
+)
+def test_exposed_listener_serves_only_the_allowed_hosts(exposed: str, host: str, status: int) -> None:
+    assert httpx.get(f"{exposed}/healthz", headers={"Host": host}, timeout=10).status_code == status
+
+
+@pytest.mark.parametrize(("origin", "status"), [("https://app.example.com", 200), ("http://127.0.0.1", 403)])
+def test_exposed_listener_allows_listed_origins_only(
+    exposed: str, demo_keys: dict[str, str], origin: str, status: int
+) -> None:
+    headers = {
+        "Host": "callgate.example.com",
+        "Origin": origin,
+        "Authorization": f"Bearer {demo_keys['support-agent']}",
+        "Content-Type": "application/json",
+    }
+    assert httpx.post(f"{exposed}/mcp", content=INITIALIZE, headers=headers, timeout=10).status_code == status
+
+
+def test_exposed_listener_without_allowed_hosts_does_not_build(tmp_path: Path) -> None:
+    config = load_config(configured(tmp_path), env={})
+    with pytest.raises(ConfigError) as caught:
+        create_app(config, {}, Listener("0.0.0.0", allow_demo_credentials=True))
+    assert caught.value.json_path == "$.server.allowed_hosts"
+    assert "0.0.0.0" in str(caught.value)
 
 
 # --- health probes ----------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from gateway.config import load_config
-from tests.conftest import REPO_ROOT, RunningGateway
+from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
+from tests.stages.test_budget import config_with
 
 LATEST = "2025-11-25"
 SUPPORT_TOOLS = {"crm.get_customer", "docs.search", "calendar.list_events", "clock.now"}
@@ -154,6 +156,50 @@ def test_delete_with_another_key_leaves_the_session_open(gateway: RunningGateway
     headers = gateway.headers("sales-agent", **{"Mcp-Session-Id": session})
     assert httpx.delete(f"{gateway.url}/mcp", headers=headers, timeout=10).status_code == 404
     assert post(gateway, request("ping"), session=session).status_code == 200
+
+
+def test_a_principal_past_its_session_cap_loses_only_its_own_least_recently_used(
+    start_gateway: GatewayFactory, store_env: dict[str, str], tmp_path: Path
+) -> None:
+    """One agent opening session after session pushes out its own oldest, never another agent's."""
+    gateway = start_gateway(config_with(tmp_path, server={"max_sessions_per_principal": 3}), **store_env)
+    others = open_session(gateway, role="sales-agent")
+    mine = [open_session(gateway) for _ in range(3)]
+    assert post(gateway, request("ping"), session=mine[0]).status_code == 200  # used: mine[1] is now the oldest
+    for _ in range(10):
+        mine.append(open_session(gateway))
+    alive = [post(gateway, request("ping"), session=session).status_code for session in mine]
+    assert alive == [404] * 10 + [200] * 3
+    listed = post(gateway, request("tools/list"), role="sales-agent", session=others)
+    assert listed.status_code == 200 and "result" in listed.json()
+
+
+def test_initialize_is_rate_limited_per_principal(gateway_on_both_stores: RunningGateway) -> None:
+    """The shipped allowance: at least 20 (the burst; it refills one a second meanwhile), then -31429 with when
+    to retry, and no session; other principals are unaffected."""
+    gateway = gateway_on_both_stores
+    opened = 0
+    while "Mcp-Session-Id" in (refused := post(gateway, initialize_message())).headers and opened < 500:
+        opened += 1
+    assert opened >= 20
+    assert refused.status_code == 200
+    assert "Mcp-Session-Id" not in refused.headers
+    error = refused.json()["error"]
+    assert error["code"] == -31429 and error["data"]["reason"] == "ratelimit.exceeded"
+    assert 0 < error["data"]["retry_after_s"] <= 1
+    assert refused.json()["id"] == 1
+    open_session(gateway, role="sales-agent")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """No Redis (the memory store), or the suite's real Redis."""
+    return {"CALLGATE_REDIS_URL": request.getfixturevalue("redis_url")} if request.param == "redis" else {}
+
+
+@pytest.fixture
+def gateway_on_both_stores(start_gateway: GatewayFactory, store_env: dict[str, str]) -> RunningGateway:
+    return start_gateway(**store_env)
 
 
 def test_delete_without_session_id_is_refused_with_400(gateway: RunningGateway) -> None:

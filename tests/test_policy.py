@@ -130,10 +130,7 @@ def test_roles_inherit_through_g_lines(config_copy: Path) -> None:
     assert not policy.allows(principal("lead-bot", "senior-finance", tenant="globex"), "reports.daily", "call")
 
 
-def test_a_rule_may_name_a_subject_instead_of_a_role(config_copy: Path) -> None:
-    policy = engine(with_policy(config_copy, "p, support-bot, acme, reports.daily, call, allow"))
-    assert policy.allows(principal("support-bot", "support-agent"), "reports.daily", "call")
-    assert not policy.allows(principal("other-bot", "support-agent"), "reports.daily", "call")
+# A rule for one subject, and subjects named like roles: tests/policy/test_subjects.py
 
 
 def test_empty_policy_denies_every_tool(config_copy: Path, start_gateway: GatewayFactory) -> None:
@@ -420,98 +417,25 @@ def test_a_model_with_a_request_field_callgate_cannot_fill_is_refused(config_cop
         engine(config_copy)
 
 
-# Casbin's own example models load unchanged
-
-
-MODELS = REPO_ROOT / "tests" / "policy_models"
-
-
-def example_config(config_copy: Path, name: str) -> Path:
-    """A config dir whose model.conf and policy.csv are Casbin's example files, unchanged."""
-    shutil.copyfile(MODELS / name / f"{name}_model.conf", config_copy / "policies" / "model.conf")
-    policy = MODELS / name / f"{name}_policy.csv"
-    if policy.exists():
-        shutil.copyfile(policy, config_copy / "policies" / "policy.csv")
-    else:
-        (config_copy / "policies" / "policy.csv").write_text("")
-    return config_copy
-
-
-#: (model, subject, roles, tenant, object, action, expected) as in Casbin's own tests of these examples.
-EXAMPLE_DECISIONS = [
-    ("basic", "alice", (), "acme", "data1", "read", True),
-    ("basic", "alice", (), "acme", "data1", "write", False),
-    ("basic", "alice", (), "acme", "data2", "read", False),
-    ("basic", "bob", (), "acme", "data2", "write", True),
-    ("basic", "bob", (), "acme", "data1", "read", False),
-    ("rbac", "alice", (), "acme", "data1", "read", True),
-    ("rbac", "alice", (), "acme", "data2", "read", True),
-    ("rbac", "alice", (), "acme", "data2", "write", True),
-    ("rbac", "bob", (), "acme", "data2", "read", False),
-    ("rbac", "bob", (), "acme", "data2", "write", True),
-    ("rbac", "carol", ("data2_admin",), "acme", "data2", "read", True),
-    ("rbac_with_domains", "alice", (), "domain1", "data1", "read", True),
-    ("rbac_with_domains", "alice", (), "domain1", "data2", "read", False),
-    ("rbac_with_domains", "alice", (), "domain2", "data2", "read", False),
-    ("rbac_with_domains", "bob", (), "domain2", "data2", "write", True),
-    ("rbac_with_domains", "bob", (), "domain1", "data1", "write", False),
-    ("rbac_with_domains", "carol", ("admin",), "domain1", "data1", "read", True),
-    ("rbac_with_domains", "carol", ("admin",), "domain2", "data2", "read", True),
-    ("rbac_with_deny", "alice", (), "acme", "data1", "read", True),
-    ("rbac_with_deny", "alice", (), "acme", "data2", "read", True),
-    ("rbac_with_deny", "alice", (), "acme", "data2", "write", False),
-    ("rbac_with_deny", "bob", (), "acme", "data2", "write", True),
-    ("rbac_with_deny", "carol", ("data2_admin",), "acme", "data2", "write", True),
-    # The gateway's r.obj is a tool name, which has no Owner: the ABAC rule cannot hold, and the error denies.
-    ("abac", "alice", (), "acme", "data1", "read", False),
-]
-
-
-@pytest.mark.parametrize(("name", "subject", "roles", "tenant", "obj", "action", "expected"), EXAMPLE_DECISIONS)
-def test_casbin_example_models_load_unchanged_and_decide_as_casbin_does(
-    config_copy: Path,
-    name: str,
-    subject: str,
-    roles: tuple[str, ...],
-    tenant: str,
-    obj: str,
-    action: str,
-    expected: bool,
-) -> None:
-    policy = engine(example_config(config_copy, name))
-    assert policy.allows(Principal(subject, tenant, roles, method="api_key"), obj, action) is expected
-
-
-@pytest.mark.parametrize("name", ["basic", "rbac", "rbac_with_domains", "rbac_with_deny", "abac"])
-def test_decisions_agree_with_casbins_own_enforce(config_copy: Path, name: str) -> None:
-    config = load_config(example_config(config_copy, name), env={})
-    policy = PolicyEngine(config)
-    reference = casbin.Enforcer(str(config.model_path), str(config.policy_path))
-    with_tenant = len(policy.matcher.fields) == 4
-    for subject in ("alice", "bob", "data2_admin", "admin", "nobody"):
-        for tenant in ("domain1", "domain2"):
-            for obj in ("data1", "data2"):
-                for action in ("read", "write"):
-                    request = (subject, tenant, obj, action) if with_tenant else (subject, obj, action)
-                    caller = Principal(subject, tenant, (), method="api_key")
-                    assert policy.allows(caller, obj, action) == _enforce(reference, *request), request
+# Casbin's own example models: tests/policy/test_casbin_models.py
 
 
 def test_shipped_policy_decisions_agree_with_casbins_own_enforce() -> None:
-    """The same model and rules in a plain casbin.Enforcer, roles as g lines: the same decisions."""
+    """The same model and rules in a plain casbin.Enforcer, r.sub as user:NAME, roles as g lines: the same decisions."""
     config = load_config(REPO_ROOT, env={})
     policy = PolicyEngine(config)
     model = casbin.Enforcer.new_model(path=str(config.model_path))
     reference = casbin.Enforcer(model, LinesAdapter(read_policy(config.policy_path, model)))
     for role in MAY_CALL:
         for tenant in ("acme", "globex"):
-            reference.add_grouping_policy(f"{role}-bot", role, tenant)
+            reference.add_grouping_policy(f"user:{role}-bot", role, tenant)
     for role in MAY_CALL:
         for tenant in ("acme", "globex"):
             for tool in TOOLS:
                 for arguments in (REFUND, refund(500.01), refund(5, "GBP"), {"amount": 5}, {}):
                     caller = principal(f"{role}-bot", role, tenant=tenant)
-                    expected = _enforce(reference, caller.subject, tenant, tool, "call", Arguments(arguments))
+                    subject = f"user:{caller.subject}"
+                    expected = _enforce(reference, subject, tenant, tool, "call", Arguments(arguments))
                     assert policy.allows(caller, tool, "call", arguments) == expected, (role, tenant, tool, arguments)
 
 

@@ -178,7 +178,7 @@ def test_a_reloaded_configuration_keeps_the_environment_it_started_with(
 async def in_process(config_dir: Path, audit_dir: Path) -> AsyncIterator[tuple[RuntimeHolder, Builder, AuditWriter]]:
     """The parts a Reloader needs, without a server: a holder, a builder and a running audit writer."""
     config = load_config(config_dir, env={"CALLGATE_AUDIT_DIR": str(audit_dir)})
-    client, writer, metrics = UpstreamClient(), AuditWriter(audit_dir, fsync=False), Metrics()
+    client, writer, metrics = UpstreamClient(), AuditWriter(audit_dir, durability="write"), Metrics()
     await writer.start()
     try:
         runtime = build_runtime(config, client, writer, MemoryStore(), metrics)
@@ -196,6 +196,8 @@ def without_rate_limits(config_dir: Path) -> None:
     for path in [config_dir / "policies" / "gateway.yaml", *(config_dir / "tool_specs").glob("*.yaml")]:
         data = yaml.safe_load(path.read_text())
         if data.pop("rate_limits", None) is not None or data.pop("rate_limit", None) is not None:
+            if path.name == "gateway.yaml":  # the request budget is never off: put it out of reach instead
+                data["rate_limits"] = {"budget": {"requests": 1_000_000_000, "per_s": 1}}
             path.write_text(yaml.safe_dump(data))
 
 
@@ -251,7 +253,7 @@ def test_every_call_is_decided_by_one_complete_configuration_during_100_reloads(
     """
     config_dir = copy_config(tmp_path, watch=False)
     gateway_yaml = config_dir / "policies" / "gateway.yaml"
-    gateway_yaml.write_text(gateway_yaml.read_text().replace("fsync: true", "fsync: false"))
+    gateway_yaml.write_text(gateway_yaml.read_text().replace("durability: fsync", "durability: write"))
     without_rate_limits(config_dir)  # hundreds of clock calls: only the policy may decide them
     policy_path = config_dir / "policies" / "policy.csv"
     broken_path = config_dir / "tool_specs" / "zz-broken.yaml"

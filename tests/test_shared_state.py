@@ -19,6 +19,7 @@ import pytest
 from gateway.serving import free_port
 from tests.conftest import REPO_ROOT, GatewayFactory, is_ready
 from tests.redis_server import RedisServer
+from tests.stages.test_budget import config_with
 from tests.stages.test_ratelimit import HOUR, config_dir
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
@@ -106,6 +107,45 @@ def test_a_session_opened_on_one_process_works_on_the_others(
     assert httpx.post(f"{third}/mcp", json=tool_call(), headers=other_agent, timeout=30).status_code == 404
     assert httpx.delete(f"{third}/mcp", headers=session, timeout=30).status_code == 204
     assert httpx.post(f"{first}/mcp", json=tool_call(), headers=session, timeout=30).status_code == 404
+
+
+@pytest.mark.redis
+def test_the_session_cap_and_the_budget_hold_across_processes(
+    serve_processes: Callable[[Path, str, int], list[str]], redis_url: str, demo_keys: dict[str, str], tmp_path: Path
+) -> None:
+    """Sessions opened on two processes count against one cap; the budget is one budget for all processes."""
+    config = config_with(
+        tmp_path / "config",
+        server={"max_sessions_per_principal": 2},
+        rate_limits={"budget": {"requests": 12, "per_s": HOUR}},
+    )
+    first, second = serve_processes(config, redis_url, 2)
+    support = {"Authorization": f"Bearer {demo_keys['support-agent']}"}
+    sales = {"Authorization": f"Bearer {demo_keys['sales-agent']}"}
+
+    def open_on(url: str, headers: dict[str, str]) -> dict[str, str]:
+        opened = httpx.post(f"{url}/mcp", json=INIT, headers=headers, timeout=30)
+        return {**headers, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
+
+    others = open_on(first, sales)
+    mine = [open_on(url, support) for url in (first, second, first)]  # three sessions for a cap of two
+    ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
+    alive = [
+        httpx.post(f"{url}/mcp", json=ping, headers=s, timeout=30).status_code
+        for url, s in zip((second, first, second), mine, strict=True)
+    ]
+    assert alive == [404, 200, 200]
+    assert httpx.post(f"{second}/mcp", json=ping, headers=others, timeout=30).status_code == 200
+    # Spent so far: 3 initialize and 2 pings. Seven more denied calls, alternating processes, use up the 12.
+    outcomes = [
+        reason(
+            httpx.post(
+                f"{(first, second)[n % 2]}/rpc", json=tool_call("billing.issue_refund"), headers=support, timeout=30
+            ).json()
+        )
+        for n in range(8)
+    ]
+    assert outcomes == ["policy.denied"] * 7 + ["ratelimit.exceeded"]
 
 
 @pytest.mark.redis

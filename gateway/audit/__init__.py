@@ -1,5 +1,6 @@
-"""The audit trail: one durable JSON Lines record for every call, allowed or refused."""
+"""The audit trail: one hash-chained JSON Lines record for every decision, allowed or refused."""
 
+from gateway.audit.record import EVENTS, AuditRecord
 from gateway.audit.writer import AuditWriter
 
-__all__ = ["AuditWriter"]
+__all__ = ["EVENTS", "AuditRecord", "AuditWriter"]

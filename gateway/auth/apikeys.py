@@ -34,12 +34,12 @@ class ApiKeyAuthenticator:
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         key = _presented_key(headers)
         if key is None:
-            raise Unauthenticated()
+            raise Unauthenticated(detail="credential.missing")
         digest = hashlib.sha256(key.encode()).digest()
         for stored, principal in self._buckets.get(digest.hex()[:_BUCKET], ()):
             if hmac.compare_digest(stored, digest):
                 return principal
-        raise Unauthenticated("Unknown credential")
+        raise Unauthenticated("Unknown credential", detail="api_key.unknown")
 
 
 def _presented_key(headers: Mapping[str, str]) -> str | None:

@@ -21,13 +21,18 @@ from gateway.errors import Unauthenticated
 
 DEFAULT_CHALLENGE = 'Bearer realm="callgate"'
 QUERY_CREDENTIALS = frozenset({"access_token", "token"})
+#: Unauthenticated.detail of a credential refused because it came in the query string.
+QUERY_CREDENTIAL = "query_credential"
 
 
 class Challenged(Unauthenticated):
-    """:class:`~gateway.errors.Unauthenticated`, with the ``WWW-Authenticate`` value the 401 carries."""
+    """:class:`~gateway.errors.Unauthenticated`, with the ``WWW-Authenticate`` value the 401 carries.
 
-    def __init__(self, message: str, challenge: str) -> None:
-        super().__init__(message)
+    ``detail`` is the refusal's own (``jwt.role_not_allowed``, or None when the check set none).
+    """
+
+    def __init__(self, message: str, challenge: str, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
         self.challenge = challenge
 
 
@@ -44,14 +49,14 @@ class Authenticator:
     def authenticate(self, headers: Mapping[str, str], query_string: bytes = b"") -> Principal:
         try:
             if query_string and _credential_in(query_string):
-                raise Unauthenticated("Invalid token")
+                raise Unauthenticated("Invalid token", detail=QUERY_CREDENTIAL)
             if self._jwt is not None and "x-api-key" not in headers:
                 token = _bearer(headers)
                 if token is not None and jws_header(token) is not None:
                     return self._jwt.authenticate(token)
             return self._api_keys.authenticate(headers)
         except Unauthenticated as exc:
-            raise Challenged(exc.message, self._challenge_for(headers)) from None
+            raise Challenged(exc.message, self._challenge_for(headers), exc.detail) from None
 
     def _challenge_for(self, headers: Mapping[str, str]) -> str:
         if self._challenge is None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: What a subject is given to the policy behind, in a model with roles; no role name may start with it,
+#: so no subject can ever be taken for a role (gateway.policy.subjects explains the two namespaces).
+SUBJECT_PREFIX = "user:"
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

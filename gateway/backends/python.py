@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,8 +36,11 @@ class PythonBackend:
             value = await self._function(**arguments)
         except ToolFailure as failure:
             return ToolResult.from_value({"error": str(failure)}, is_error=True)
-        except Exception:
-            log.exception("in-process tool %s failed", self._name)
+        except Exception as exc:
+            # The exception's type and where it was raised, not its message: that may quote the arguments.
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{frame.filename}:{frame.lineno}"
+            log.error("in-process tool %s failed: %s at %s", self._name, type(exc).__name__, where)
             raise BackendBadResponse() from None
         try:
             return ToolResult.from_value(value if value is not None else {})

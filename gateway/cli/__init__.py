@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 
 from gateway import __version__
+from gateway.cli.agent import agent
+from gateway.cli.audit import audit
 from gateway.cli.demo import demo, demo_backends
 from gateway.cli.keys import keys
+from gateway.cli.pii import pii
 from gateway.cli.policy import policy
 from gateway.cli.serve import serve
 
@@ -22,3 +25,6 @@ main.add_command(demo)
 main.add_command(demo_backends)
 main.add_command(keys)
 main.add_command(policy)
+main.add_command(agent)
+main.add_command(audit)
+main.add_command(pii)

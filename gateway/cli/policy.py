@@ -112,13 +112,27 @@ def _explained(decision: Decision, roles: tuple[str, ...], known_tool: bool) -> 
     lines = [("ALLOW" if decision.allowed else "DENY") + f": {decision.reason}"]
     if decision.rule is not None:
         lines.append(f"  rule     {decision.rule.where}: {decision.rule.text}")
+        lines.append(f"  matched  {_matched(decision)}")
     lines.extend(f"  no match {rule.where}: {rule.text}" for rule in decision.considered)
+    if decision.subject is not None:
+        lines.append(f"  subject  {decision.subject}")
     lines.append(f"  roles    {', '.join(roles) or '(none)'}")
     if not known_tool:
         lines.append(
             "  note     no tool spec defines this tool: the gateway refuses such a call before asking the policy"
         )
     return "\n".join(lines)
+
+
+def _matched(decision: Decision) -> str:
+    """How the deciding rule matched the caller, in words (Decision.matched_as)."""
+    if decision.matched_as == "role":
+        return f"through role {decision.role}"
+    if decision.matched_as == "subject":
+        return f"as subject {decision.subject} (a rule, or a g line, naming this very subject)"
+    if decision.matched_as == "anyone":
+        return "whoever calls (the rule does not depend on the caller)"
+    return "by the caller's roles together"
 
 
 def _engine(config_dir: Path | None) -> tuple[PolicyEngine, Any]:

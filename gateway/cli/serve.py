@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import uvicorn
 
-from gateway.app import create_app
+from gateway.app import Listener, check_listener, create_app, metrics_token
 from gateway.cli.options import config_dir_option, load_or_exit, setup_logging
-from gateway.config import Config
+from gateway.config import Config, ConfigError
+from gateway.config.demo_credentials import ALLOW_FLAG
+
+#: By import string, so that each worker process of ``--workers N`` imports it too.
+HTTP_PROTOCOL = "gateway.http_protocol:HttpProtocol"
 
 
 def uvicorn_options(config: Config) -> dict[str, Any]:
     """The uvicorn settings that ``policies/gateway.yaml`` decides; read at start, so a reload leaves them.
 
     With several workers each process applies them on its own: ``limit_concurrency`` is per process.
+    The head limits (``max_header_bytes``, ``max_headers``, ``header_read_timeout_s``) are not
+    uvicorn options: the protocol reads them from the app (gateway/http_protocol.py).
     """
     server = config.gateway.server
     return {"limit_concurrency": server.limit_concurrency, "timeout_keep_alive": server.timeout_keep_alive_s}
@@ -31,16 +38,50 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    ALLOW_FLAG,
+    "allow_demo_credentials",
+    is_flag=True,
+    help="Serve the published demo API keys and JWT key on a non-loopback address (an exposed demo, on purpose).",
+)
 @config_dir_option
-def serve(host: str, port: int, workers: int, log_level: str, access_log: bool, config_dir: Path | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    allow_demo_credentials: bool,
+    config_dir: Path | None,
+) -> None:
     """Serve /mcp and /rpc with the configuration in --config-dir."""
     setup_logging(log_level)
     config = load_or_exit(config_dir)  # fail fast, with the file and line, before any worker starts
+    listener = Listener(host, allow_demo_credentials=allow_demo_credentials)
+    try:
+        # Before anything listens: the demo credentials, the Host names, the metrics token.
+        check_listener(config, listener)
+        metrics_token(config, os.environ)
+    except ConfigError as exc:
+        click.echo(f"callgate: {exc.detail}", err=True)
+        sys.exit(2)
+    if allow_demo_credentials and not listener.loopback:
+        click.echo(f"callgate: WARNING: serving the published demo credentials on {host} ({ALLOW_FLAG})", err=True)
     click.echo(f"callgate: config {config.version}, {len(config.tools)} tools, listening on http://{host}:{port}")
-    options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log, **uvicorn_options(config)}
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "http": HTTP_PROTOCOL,
+        **uvicorn_options(config),
+    }
     if workers == 1:
-        uvicorn.run(create_app(config), **options)
+        uvicorn.run(create_app(config, listener=listener), **options)
         return
-    # Each worker loads the configuration again; these options reach it through uvicorn's own config.
+    # Each worker loads the configuration again; these options reach it through uvicorn's own config,
+    # and where it listens through the environment (Listener.from_environment).
     os.environ["CALLGATE_CONFIG_DIR"] = str(config.config_dir)
+    os.environ["CALLGATE_LISTEN_HOST"] = host
+    os.environ["CALLGATE_ALLOW_DEMO_CREDENTIALS"] = "1" if allow_demo_credentials else "0"
     uvicorn.run("gateway.app:app_from_environment", factory=True, workers=workers, **options)

@@ -6,6 +6,10 @@ callgate can verify with, a JWKS file must hold at least one usable key. Each
 key verifies exactly one algorithm (a shared secret HS256, an RSA key RS256,
 an EC P-256 key ES256), and an issuer may list only the algorithms of its key
 source, so no token can make callgate use a public key as an HMAC secret.
+
+An issuer also bounds what its tokens may claim (checked in gateway/auth/jwt.py):
+``allowed_roles``, its tenants (``tenant`` pins one, ``tenants`` allows a list;
+one or the other), and ``max_token_lifetime_s``.
 """
 
 from __future__ import annotations
@@ -95,21 +99,25 @@ def _issuer(entry: Mapping[str, Any], config_dir: Path, env: Mapping[str, str], 
         for name in _JWKS_ONLY:
             if name in entry:
                 raise IssuerProblem(f"{name} applies only to jwks_file and jwks_url", name)
-    claims = entry.get("claims", {})
+    if "tenant" in entry and "tenants" in entry:
+        # Two answers to one question (which tenants may this issuer speak for?) that could disagree.
+        raise IssuerProblem(
+            "give tenant (every token is in that one tenant) or tenants (the token's tenant claim must be one of"
+            " them), not both",
+            "tenants",
+        )
+    # Absent settings are left to JwtIssuer and JwtClaimNames, which alone hold the defaults.
+    given: dict[str, Any] = {name: float(entry[name]) for name in ("max_token_lifetime_s", "leeway_s") if name in entry}
+    given |= {name: tuple(entry[name]) for name in ("tenants", "allowed_roles") if name in entry}
     return JwtIssuer(
         issuer=entry["issuer"],
         audience=entry.get("audience", resource_uri),
         algorithms=tuple(entry["algorithms"]),
         keys=keys,
         jwks=jwks,
-        claims=JwtClaimNames(
-            subject=claims.get("subject", "sub"),
-            tenant=claims.get("tenant", "tenant"),
-            roles=claims.get("roles", "roles"),
-            on_behalf_of=claims.get("on_behalf_of"),
-        ),
+        claims=JwtClaimNames(**entry.get("claims", {})),
         tenant=entry.get("tenant"),
-        leeway_s=float(entry.get("leeway_s", 30)),
+        **given,
     )
 
 
@@ -142,12 +150,8 @@ def _keys(
 
 
 def _jwks_source(entry: Mapping[str, Any], location: str, *, is_url: bool) -> JwksSource:
-    return JwksSource(
-        location,
-        is_url=is_url,
-        min_refresh_s=float(entry.get("jwks_min_refresh_s", 60)),
-        max_age_s=float(entry.get("jwks_max_age_s", 3600)),
-    )
+    given = {name: float(entry[f"jwks_{name}"]) for name in ("min_refresh_s", "max_age_s") if f"jwks_{name}" in entry}
+    return JwksSource(location, is_url=is_url, **given)
 
 
 def _secret(name: str, env: Mapping[str, str]) -> VerificationKey:

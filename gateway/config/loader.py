@@ -30,6 +30,7 @@ from gateway.config.model import (
     GatewaySettings,
     HttpBackendSpec,
     JwtIssuer,
+    PiiToolOverrides,
     PythonBackendSpec,
     RateLimitSettings,
     RateLimitSpec,
@@ -37,6 +38,7 @@ from gateway.config.model import (
     ServerSettings,
     ToolSpec,
 )
+from gateway.config.pii import KeyProblem, PiiProblem, check_named_entities, pii_settings, tool_overrides, with_hash_key
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -81,6 +83,7 @@ def load_config(config_dir: Path, env: Mapping[str, str] | None = None) -> Confi
         if spec.name in tools:
             raise ConfigError(path, f"tool {spec.name!r} is already defined in {tools[spec.name].source.name}")
         tools[spec.name] = spec
+    gateway = _pii_checked(gateway, gateway_path, tools, env)
     # Every file under policies/ counts (key files, JWKS, the test table too), not only the three read here:
     # a changed key must show as a new version in the audit trail.
     policy_files = [path for path in policies.iterdir() if path.is_file() and not path.name.startswith(".")]
@@ -117,30 +120,70 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
             ApiKeyEntry(sha256=key["sha256"], subject=key["subject"], tenant=key["tenant"], roles=tuple(key["roles"]))
             for key in data.get("principals", {}).get("api_keys", [])
         ),
-        audit=AuditSettings(
-            dir=audit_dir if audit_dir.is_absolute() else config_dir / audit_dir,
-            fsync=audit.get("fsync", True),
-        ),
+        audit=_audit_settings(path, audit, audit_dir if audit_dir.is_absolute() else config_dir / audit_dir),
         jwt=_jwt_issuers(path, data, config_dir, env),
         rate_limits=_rate_limits(data.get("rate_limits", {})),
+        pii=pii_settings(data.get("pii", {}), config_dir),
     )
+
+
+def _pii_checked(
+    gateway: GatewaySettings, path: Path, tools: dict[str, ToolSpec], env: Mapping[str, str]
+) -> GatewaySettings:
+    """Cross-file PII checks, then the hash key (only when some action hashes)."""
+    unknown = check_named_entities(gateway.pii, tools)
+    if unknown is not None:
+        source, parts = unknown
+        where = source or path
+        json_path = "$" + "".join(_path_part(p) for p in parts)
+        message = "x-pii names an entity type that no pii default, rule, recognizer or tool pii configures"
+        raise ConfigError(where, message, json_path=json_path, line=line_of(where, parts))
+    try:
+        return with_hash_key(gateway, tools, env)
+    except KeyProblem as exc:
+        parts = ["pii", "key_file"]
+        raise ConfigError(path, str(exc), json_path="$.pii.key_file", line=line_of(path, parts)) from None
+
+
+def _audit_settings(path: Path, data: dict[str, Any], directory: Path) -> AuditSettings:
+    """The schema admits only AuditSettings' fields (and the old ``fsync``); the dataclass holds the defaults."""
+    settings = {name: value for name, value in data.items() if name not in ("dir", "fsync")}
+    if "fsync" in data:
+        if "durability" in data:
+            raise ConfigError(
+                path,
+                "audit.fsync is replaced by audit.durability; remove audit.fsync",
+                json_path="$.audit.fsync",
+                line=line_of(path, ["audit", "fsync"]),
+            )
+        # The old switch, mapped: true kept one fsync per group, false handed records to the OS.
+        settings["durability"] = "fsync" if data["fsync"] else "write"
+    for name in ("segment_max_age_s", "checkpoint_interval_s"):
+        if name in settings:
+            settings[name] = float(settings[name])
+    return AuditSettings(dir=directory, **settings)
 
 
 def _server_settings(data: dict[str, Any]) -> ServerSettings:
     """The schema admits only ServerSettings' fields; the dataclass alone holds their defaults."""
     settings = dict(data)
-    for name in ("body_read_timeout_s", "session_idle_s"):
+    for name in ("body_read_timeout_s", "header_read_timeout_s", "session_idle_s"):
         if name in settings:
             settings[name] = float(settings[name])
-    if "allowed_origins" in settings:
-        settings["allowed_origins"] = tuple(settings["allowed_origins"])
+    for name in ("allowed_origins", "allowed_hosts"):
+        if name in settings:
+            settings[name] = tuple(settings[name])
     return ServerSettings(**settings)
 
 
 def _rate_limits(data: dict[str, Any]) -> RateLimitSettings:
+    # The per-principal allowances the file leaves out keep the dataclass's defaults: they are never off.
+    defaults = RateLimitSettings()
     return RateLimitSettings(
         roles={role: _rate_limit(limit) for role, limit in data.get("roles", {}).items()},
         tenants={tenant: _rate_limit(limit) for tenant, limit in data.get("tenants", {}).items()},
+        budget=_rate_limit(data["budget"]) if "budget" in data else defaults.budget,
+        initialize=_rate_limit(data["initialize"]) if "initialize" in data else defaults.initialize,
     )
 
 
@@ -189,7 +232,16 @@ def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
         retry=_retry(path, data),
         rate_limit=_rate_limit(data["rate_limit"]) if "requests" in data.get("rate_limit", {}) else None,
         rate_limit_local_fallback=data.get("rate_limit", {}).get("when_store_unavailable") == "local",
+        pii=_tool_pii(path, data),
     )
+
+
+def _tool_pii(path: Path, data: dict[str, Any]) -> PiiToolOverrides | None:
+    try:
+        return tool_overrides(data)
+    except PiiProblem as exc:
+        json_path = "$" + "".join(_path_part(p) for p in exc.where)
+        raise ConfigError(path, exc.message, json_path=json_path, line=line_of(path, exc.where)) from None
 
 
 def _breaker(data: dict[str, Any]) -> BreakerSpec:

@@ -84,10 +84,20 @@ class RateLimitSettings:
     ``roles``: each agent's allowance on each tool, by role (an agent with several roles gets the
     most generous; ``"*"`` applies to agents with none of the listed roles). ``tenants``: each
     tenant's allowance across all its agents and tools (``"*"``: any tenant not listed).
+
+    ``budget``: each principal's requests of every kind (every ``tools/call``, known tool or not,
+    allowed or not; ``tools/list``, ``initialize``, ``ping``), spent before authorization, so a loop
+    of refused calls is throttled like any other. The default, 1200 a minute with 200 at once, is the
+    most generous shipped per-tool role allowance (admin): no role's limit on one tool is tightened,
+    while the requests a principal can make across all tools and refusals together are capped.
+    ``initialize``: each principal's MCP ``initialize`` requests (each opens a session); one a second
+    with 20 at once is far more than a client reconnecting needs.
     """
 
     roles: dict[str, RateLimitSpec] = field(default_factory=dict)
     tenants: dict[str, RateLimitSpec] = field(default_factory=dict)
+    budget: RateLimitSpec = RateLimitSpec(requests=1200, per_s=60.0, burst=200)
+    initialize: RateLimitSpec = RateLimitSpec(requests=60, per_s=60.0, burst=20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +124,8 @@ class ToolSpec:
     rate_limit: RateLimitSpec | None = None
     #: When the shared store (Redis) is unreachable: decide from this process's own buckets, not refuse.
     rate_limit_local_fallback: bool = False
+    #: The tool's own PII overrides (``pii:`` in its spec), above gateway.yaml's defaults, below its rules.
+    pii: PiiToolOverrides | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +181,22 @@ class JwtIssuer:
     keys: tuple[VerificationKey, ...]
     jwks: JwksSource | None = None
     claims: JwtClaimNames = JwtClaimNames()
-    #: When set, every principal of this issuer is in this tenant and the tenant claim is not read.
+    #: When set, every principal of this issuer is in this tenant: the tenant claim may be absent,
+    #: and a token whose tenant claim names another tenant is refused.
     tenant: str | None = None
+    #: When set (and ``tenant`` is not), the tenant claim is required and must be one of these.
+    tenants: tuple[str, ...] | None = None
+    #: When set, a token naming any role outside these is refused as a whole (never trimmed).
+    #: None grants whatever the token names, which ``callgate policy check`` warns about.
+    allowed_roles: tuple[str, ...] | None = None
+    #: Longest a token may be valid: ``exp - iat``, and ``exp`` from now (plus the leeway).
+    max_token_lifetime_s: float = 86_400.0
     leeway_s: float = 30.0
+
+    @property
+    def restricts_tenants(self) -> bool:
+        """Whether this issuer may speak only for tenants the configuration names."""
+        return self.tenant is not None or self.tenants is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +211,23 @@ class ServerSettings:
     limit_concurrency: int = 1000
     #: uvicorn closes a keep-alive connection idle this many whole seconds after a response.
     timeout_keep_alive_s: int = 5
+    #: Bytes of one request head (request line and headers) beyond which the request gets 431 and is closed.
+    max_header_bytes: int = 16_384
+    #: Header fields one request may carry; one more gets 431.
+    max_headers: int = 100
+    #: Seconds a connection has for a request head, from its opening or the previous response; then it closes.
+    header_read_timeout_s: float = 10.0
+    #: Host names (``*.example.com`` patterns, or ``*`` for any) requests may name; the rest get 403.
+    #: Empty: loopback names on a loopback listener, and no start at all on any other.
+    allowed_hosts: tuple[str, ...] = ()
+    #: The environment variable holding the bearer token /metrics requires; None leaves /metrics to loopback.
+    metrics_token_env: str | None = None
     max_batch_length: int = 100
     allowed_origins: tuple[str, ...] = ()
     session_idle_s: float = 3600.0
     max_sessions: int = 10_000
+    #: Open MCP sessions one principal (subject and tenant) may hold; one more evicts its own least recently used.
+    max_sessions_per_principal: int = 32
     #: Reload when files under policies/ or tool_specs/ change (SIGHUP and the admin endpoint always work).
     watch_config: bool = True
     #: The gateway's own resource URI (RFC 9728): the audience JWTs must carry, and what its metadata names.
@@ -197,9 +235,115 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PiiPattern:
+    """One regular expression of a custom recognizer, and the score a match gets before context."""
+
+    regex: str
+    score: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class PiiRecognizerSpec:
+    """A custom recognizer from ``pii.recognizers`` in gateway.yaml: patterns with context words, or a deny list."""
+
+    name: str
+    entity: str
+    patterns: tuple[PiiPattern, ...] = ()
+    context: tuple[str, ...] = ()
+    deny_list: tuple[str, ...] = ()
+
+
+#: What callgate does with one entity type found in one direction: replace it by ``<TYPE>``, keep its last
+#: ``mask_keep`` characters, put a keyed per-tenant pseudonym ``<TYPE:8 hex>`` in its place, refuse the
+#: call (-31451), or leave it.
+PiiAction = Literal["redact", "mask", "hash", "block", "allow"]
+#: Arguments on the way to the backend, or the result on the way to the agent.
+PiiDirection = Literal["arguments", "result"]
+PII_DIRECTIONS: tuple[PiiDirection, ...] = ("arguments", "result")
+
+#: Shipped protection: scrubbed both ways for every tool, with or without a ``pii:`` section in gateway.yaml.
+DEFAULT_PII_ACTIONS: dict[str, PiiAction] = {
+    "EMAIL_ADDRESS": "redact",
+    "PHONE_NUMBER": "redact",
+    "CREDIT_CARD": "redact",
+    "US_SSN": "redact",
+    "IBAN_CODE": "redact",
+    "IP_ADDRESS": "redact",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PiiToolOverrides:
+    """``pii:`` in a tool spec: actions by entity type for the tool's arguments and for its result."""
+
+    arguments: dict[str, PiiAction] = field(default_factory=dict)
+    result: dict[str, PiiAction] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PiiRule:
+    """One entry of ``pii.rules``: actions for the tools ``tool`` names (a name, a prefix ending in ``*``,
+    or ``*``), for callers holding any of ``roles`` (empty: every caller), in ``directions``."""
+
+    tool: str
+    entities: dict[str, PiiAction]
+    roles: tuple[str, ...] = ()
+    directions: tuple[PiiDirection, ...] = PII_DIRECTIONS
+
+
+@dataclass(frozen=True, slots=True)
+class PiiSettings:
+    """``pii`` in ``policies/gateway.yaml``; a file without it gets these defaults (the shipped protection)."""
+
+    #: Findings scored below this are ignored.
+    score_threshold: float = 0.5
+    #: Characters scanned per call and direction (strings, object keys, long numbers); beyond: ``over_budget``.
+    max_text_chars: int = 65_536
+    #: Text over the budget refuses the call, or is cut to the budget (and the rest scanned); never passed unscanned.
+    over_budget: Literal["refuse", "truncate"] = "refuse"
+    #: Exact values never flagged (the company's public support address).
+    allow_list: tuple[str, ...] = ()
+    #: A spaCy model for PERSON and LOCATION; None: pattern recognizers only.
+    nlp_model: str | None = None
+    #: Characters the ``mask`` action keeps at the end of a value.
+    mask_keep: int = 4
+    #: Action by entity type, both directions, every tool: the shipped defaults with the file's on top.
+    defaults: dict[str, PiiAction] = field(default_factory=lambda: dict(DEFAULT_PII_ACTIONS))
+    recognizers: tuple[PiiRecognizerSpec, ...] = ()
+    rules: tuple[PiiRule, ...] = ()
+    #: The key the ``hash`` action derives each tenant's pseudonyms from (``CALLGATE_PII_KEY``, else
+    #: ``key_file``); loaded only when some action is ``hash``.
+    hash_key: bytes | None = field(default=None, repr=False)
+    #: Where the key lives without ``CALLGATE_PII_KEY``: ``pii.key_file``, else ``pii.key`` in the audit directory.
+    key_file: Path | None = None
+
+    @property
+    def entities(self) -> frozenset[str]:
+        """Every entity type this section names: defaults, rules and custom recognizers."""
+        named = set(self.defaults)
+        for rule in self.rules:
+            named.update(rule.entities)
+        named.update(spec.entity for spec in self.recognizers)
+        return frozenset(named)
+
+
+#: ``fsync``: one fdatasync per group of records before their calls are answered (survives a power cut);
+#: ``write``: handed to the operating system before the answer (survives a gateway crash, not a power cut).
+AuditDurability = Literal["fsync", "write"]
+
+
+@dataclass(frozen=True, slots=True)
 class AuditSettings:
+    """``audit`` in ``policies/gateway.yaml``: where the trail lives, how durable, how it rotates and is sealed."""
+
     dir: Path
-    fsync: bool = True
+    durability: AuditDurability = "fsync"
+    #: A segment is closed and the next one begun past this size or this age; segments are never rewritten.
+    segment_max_bytes: int = 64 * 1024 * 1024
+    segment_max_age_s: float = 86_400.0
+    #: A checkpoint (HMAC-signed when CALLGATE_AUDIT_CHECKPOINT_KEY is set) after this many records or seconds.
+    checkpoint_every: int = 1000
+    checkpoint_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +355,7 @@ class GatewaySettings:
     audit: AuditSettings
     jwt: tuple[JwtIssuer, ...] = ()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    pii: PiiSettings = PiiSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,28 @@ _DOCUMENTS: list[dict[str, str]] = [
     {"id": "D4", "title": "Security overview", "text": "All agent tool calls pass through the callgate gateway."},
 ]
 
+#: About 1 KB of a customer's earlier messages, with the personal data such threads carry.
+TICKET_HISTORY: list[dict[str, str]] = [
+    {
+        "from": "customer",
+        "text": "Hello, my invoice for October shows a double charge. Please refund it to my account "
+        "DE89 3704 0044 0532 0130 00 and confirm by email to grace.hopper@example.org. I have been a "
+        "customer since 2019 and never had a problem before; the order numbers are 88213 and 88214.",
+    },
+    {
+        "from": "support",
+        "text": "Thanks for reaching out. We have found both charges and opened a refund request. It "
+        "usually takes three to five working days. If you prefer, we can call you back on the number "
+        "on file; just reply with a time that suits you during our support hours.",
+    },
+    {
+        "from": "customer",
+        "text": "A call would be great: +44 20 7946 0958, any weekday after 14:00. I also noticed that "
+        "logins from 198.51.100.23 were flagged last week, which was me travelling, so no need to worry "
+        "about that. Thanks again for the quick answer, and have a good week.",
+    },
+]
+
 
 @dataclass
 class DemoData:
@@ -101,9 +123,16 @@ def create_backend_app() -> Starlette:
             "amount": body.get("amount"),
             "currency": body.get("currency"),
             "status": "issued",
+            # The card on file, in full: the gateway masks it on the way out (pii rule for billing.*).
+            "card": "4242 4242 4242 4242",
         }
         data.refunds.append(refund)
         return JSONResponse(refund, status_code=201)
+
+    async def open_ticket(request: Request) -> Response:
+        """A ticket opened: the ticket as sent, and the customer's earlier messages (the benchmark's PII load)."""
+        body = await _json_body(request)
+        return JSONResponse({"id": f"T{next(data.ids)}", "status": "open", "ticket": body, "history": TICKET_HISTORY})
 
     async def broken(request: Request) -> Response:
         """Always fails: lets the demo and tests show how a backend fault is reported."""
@@ -129,6 +158,7 @@ def create_backend_app() -> Starlette:
             Route("/calendar/events", create_event, methods=["POST"]),
             Route("/docs/search", search_docs, methods=["GET"]),
             Route("/billing/refunds", issue_refund, methods=["POST"]),
+            Route("/support/tickets", open_ticket, methods=["POST"]),
             Route("/reports/broken", broken, methods=["GET", "POST"]),
             Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]

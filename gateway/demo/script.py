@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,6 +22,9 @@ import click
 
 from agent_runtime import CallOutcome, GatewayClient
 from gateway.app import create_app
+from gateway.audit.chain import CHECKPOINT_KEY_VARIABLE, checkpoint_key
+from gateway.audit.export import export
+from gateway.audit.verify import verify
 from gateway.config import load_config
 from gateway.demo.backends import create_backend_app
 from gateway.demo.keys import read_demo_keys
@@ -36,13 +40,37 @@ class Step:
     expect: str  # "allowed", "tool_error" or a refusal reason
     story: str
     key_override: str | None = field(default=None)
+    #: Text the result must contain (and the trace shows): what personal-data scrubbing left of a value.
+    shows: str | None = field(default=None)
 
 
 #: An agent that authenticates with a JWT minted by the demo identity provider, not an API key.
 JWT_AGENT = "support (JWT)"
 
 STEPS = [
-    Step("support-agent", "crm.get_customer", {"customer_id": "C1001"}, "allowed", "support looks a customer up"),
+    Step(
+        "support-agent",
+        "crm.get_customer",
+        {"customer_id": "C1001"},
+        "allowed",
+        "support looks a customer up and may see the email (a pii rule)",
+        shows="ada@example.com",
+    ),
+    Step(
+        "sales-agent",
+        "crm.get_customer",
+        {"customer_id": "C1001"},
+        "allowed",
+        "sales gets the same record, the email redacted on its way to the agent",
+        shows="<EMAIL_ADDRESS>",
+    ),
+    Step(
+        "support-agent",
+        "docs.search",
+        {"query": "refund to card 4111 1111 1111 1111"},
+        "pii.blocked",
+        "a card number in the arguments: refused before the backend sees it",
+    ),
     Step(
         "support-agent",
         "billing.issue_refund",
@@ -55,7 +83,8 @@ STEPS = [
         "billing.issue_refund",
         {"customer_id": "C1001", "amount": 120, "currency": "EUR"},
         "allowed",
-        "finance issues a refund",
+        "finance issues a refund; the card on file comes back masked",
+        shows="***************4242",
     ),
     Step(
         "finance-agent",
@@ -136,6 +165,8 @@ async def _run(config_dir: Path, echo: Callable[[str], None]) -> bool:
         async with serve_in_task(create_backend_app()) as backend_url:
             os.environ["CALLGATE_DEMO_BACKEND_URL"] = backend_url
             os.environ["CALLGATE_AUDIT_DIR"] = str(Path(scratch) / "audit")
+            # Signed checkpoints, so the trail's verification at the end can prove that nothing was cut.
+            os.environ.setdefault(CHECKPOINT_KEY_VARIABLE, secrets.token_hex(32))
             config = load_config(config_dir)
             keys[JWT_AGENT] = mint_demo_token(
                 config, "crm-assistant", tenant="acme", roles=["support-agent"], on_behalf_of="user-4711"
@@ -144,16 +175,24 @@ async def _run(config_dir: Path, echo: Callable[[str], None]) -> bool:
                 echo(f"callgate demo: backends at {backend_url}, gateway at {gateway_url}, config {config.version}\n")
                 ok = await _steps(gateway_url, keys, echo)
             audit_lines = _audit_records(Path(scratch) / "audit")
-        counted = len(audit_lines)
+        counted = sum(1 for record in audit_lines if record.get("event") == "tools/call")
         calls = sum(1 for step in STEPS if step.expect != "auth.unauthenticated")
+        # The made-up key's requests never reach a tool call; each is a request/refused record instead.
+        refused = sum(1 for record in audit_lines if record.get("event") == "request/refused")
         echo(
-            f"\naudit: {counted} records for {calls} authenticated tool calls "
-            f"({'one each' if counted == calls else 'MISMATCH'})"
+            f"\naudit: {counted} tools/call records for {calls} authenticated tool calls "
+            f"({'one each' if counted == calls else 'MISMATCH'}), "
+            f"{refused} request/refused records for the unknown key's requests"
         )
         sample = next((r for r in audit_lines if r.get("decision") == "refused"), None)
         if sample is not None:
             echo("a refused call's audit record: " + json.dumps(sample, sort_keys=True))
-        return ok and counted == calls
+        blocked = next((r for r in audit_lines if r.get("reason") == "pii.blocked"), None)
+        if blocked is not None:
+            echo("personal data in it, by type and count only: " + json.dumps(blocked.get("pii")))
+        # Last: the trail checked as an auditor would, and handed over as a SIEM takes it.
+        trail_ok = _verify_and_export(Path(scratch) / "audit", echo)
+        return ok and counted == calls and refused > 0 and trail_ok
 
 
 async def _steps(gateway_url: str, keys: dict[str, str], echo: Callable[[str], None]) -> bool:
@@ -173,10 +212,14 @@ async def _steps(gateway_url: str, keys: dict[str, str], echo: Callable[[str], N
             elapsed = (time.perf_counter() - started) * 1000
             decision, reason = _classify(outcome)
             matched = reason == step.expect or decision == step.expect
+            if step.shows is not None:
+                matched &= step.shows in outcome.text
             all_ok &= matched
             who = "(unknown key)" if step.key_override else step.role
             mark = "" if matched else f"   <-- expected {step.expect}"
             story = step.story
+            if step.shows is not None:
+                story += f" [{step.shows}]"
             if outcome.retry_after_s is not None:
                 story += f" (retry in {outcome.retry_after_s:g} s)"
             echo(f"{who:<15} {step.tool:<22} {decision:<10} {reason:<24} {elapsed:7.1f}  {story}{mark}")
@@ -197,8 +240,21 @@ def _classify(outcome: CallOutcome) -> tuple[str, str]:
     return "refused", outcome.reason or "?"
 
 
+def _verify_and_export(directory: Path, echo: Callable[[str], None]) -> bool:
+    """The demo's own trail, as ``callgate audit verify`` and ``callgate audit export --format ocsf`` see it."""
+    report = verify(directory, checkpoint_key(os.environ))
+    echo(f"\naudit verify: {report.records} records in {len(report.chains)} chain(s): {report.status}")
+    for finding in report.findings:
+        echo(f"  {finding}")
+    events = [json.loads(line) for line in export(directory, "ocsf")]
+    echo(f"audit export --format ocsf: {len(events)} OCSF API Activity (6003) events; the first:")
+    if events:
+        echo(json.dumps(events[0], sort_keys=True))
+    return report.status == "intact" and bool(events)
+
+
 def _audit_records(directory: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for segment in sorted(directory.glob("*.jsonl")):
         records.extend(json.loads(line) for line in segment.read_text(encoding="utf-8").splitlines() if line)
-    return records
+    return [record for record in records if record.get("event") != "audit/checkpoint"]

@@ -4,7 +4,10 @@
 
 prints a token the shipped configuration accepts as ``Authorization: Bearer <token>``.
 Issuer and audience are read from the configuration's demo issuer, so a token
-matches the ``server.resource_uri`` the gateway was started with.
+matches the ``server.resource_uri`` the gateway was started with. A token the
+issuer's bounds refuse (``--roles admin``: the demo issuer grants only the agent
+roles; another tenant; a lifetime over its cap) is still printed, for trying
+the refusal, with a note on stderr saying why the gateway will refuse it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 import jwt
 
-from gateway.config import Config, load_config
+from gateway.auth import JwtAuthenticator
+from gateway.config import Config, JwtIssuer, load_config
+from gateway.errors import Unauthenticated
 
 DEMO_ISSUER = "https://idp.acme.example"
 PRIVATE_KEY = Path("policies") / "demo-jwt-private.pem"
@@ -36,11 +42,10 @@ def mint_demo_token(
 ) -> str:
     """An RS256 token for ``subject`` from the demo issuer of ``config``, valid for ``lifetime_s`` seconds.
 
-    ``claims`` adds or overrides claims (tests use it to make broken tokens).
+    ``claims`` adds or overrides claims (tests use it to make broken tokens). Nothing here
+    checks the issuer's bounds: a token it may not grant is minted all the same.
     """
-    issuer = next((entry for entry in config.gateway.jwt if entry.issuer == DEMO_ISSUER), None)
-    if issuer is None:
-        raise LookupError(f"{config.config_dir} configures no JWT issuer {DEMO_ISSUER}")
+    issuer = demo_issuer(config)
     now = int(time.time())
     payload: dict[str, Any] = {
         "iss": issuer.issuer,
@@ -58,6 +63,22 @@ def mint_demo_token(
     return jwt.encode(payload, private_key, algorithm="RS256", headers={"kid": DEMO_KID})
 
 
+def demo_issuer(config: Config) -> JwtIssuer:
+    issuer = next((entry for entry in config.gateway.jwt if entry.issuer == DEMO_ISSUER), None)
+    if issuer is None:
+        raise LookupError(f"{config.config_dir} configures no JWT issuer {DEMO_ISSUER}")
+    return issuer
+
+
+def refusal_of(config: Config, token: str) -> str | None:
+    """Why the demo issuer's settings in ``config`` refuse ``token`` (an Unauthenticated detail), or None."""
+    try:
+        JwtAuthenticator([demo_issuer(config)]).authenticate(token)
+    except Unauthenticated as exc:
+        return exc.detail or "refused"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m gateway.demo.tokens", description="Mint a JWT from the demo identity provider (demo only)."
@@ -71,16 +92,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
     config = load_config(args.config_dir)
-    print(
-        mint_demo_token(
-            config,
-            args.subject,
-            tenant=args.tenant,
-            roles=roles,
-            on_behalf_of=args.on_behalf_of,
-            lifetime_s=args.lifetime_s,
-        )
+    token = mint_demo_token(
+        config,
+        args.subject,
+        tenant=args.tenant,
+        roles=roles,
+        on_behalf_of=args.on_behalf_of,
+        lifetime_s=args.lifetime_s,
     )
+    refusal = refusal_of(config, token)
+    if refusal is not None:
+        click.echo(f"note: this gateway configuration refuses the token ({refusal})", err=True)
+    print(token)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from gateway.auth import Principal
+from gateway.auth.principal import SUBJECT_PREFIX
 from gateway.config import Config
 from gateway.policy.engine import CALL, LIST, Decision, PolicyEngine
+from gateway.policy.subjects import is_reserved
 
 #: The subject of a case that gives only roles.
 ANONYMOUS = "policy-test"
@@ -158,6 +160,11 @@ def principal_for(config: Config, subject: str | None, tenant: str | None, roles
         if not entries:
             raise ValueError("give the tenant: the subject is not a configured principal")
         tenant = entries[0].tenant
+    reserved = [role for role in roles if is_reserved(role)]
+    if reserved:
+        raise ValueError(
+            f"role {reserved[0]!r} is spelled like a subject: role names may not start with {SUBJECT_PREFIX!r}"
+        )
     return Principal(subject or ANONYMOUS, tenant, tuple(roles), method="policy-test")
 
 

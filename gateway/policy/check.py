@@ -8,8 +8,9 @@ checked against the rest of the configuration:
   Casbin's keyMatch reads it, as the shipped model does) that matches one;
 - its action must be ``call``, the only one the gateway asks about;
 - its role or subject must be held by some principal in its tenant (directly
-  or through ``g`` lines); with JWT issuers configured this is a warning,
-  since a token may carry a role no API key holds;
+  or through ``g`` lines; in a model with roles a subject is ``user:NAME``, see
+  subjects.py); with JWT issuers configured this is a warning, since a token
+  may carry a role no API key holds;
 - its condition must read only arguments the tool's input schema defines,
   compare them only with constants of the type the schema gives them, and
   not rely on ``&&``, ``||`` or ``!`` inside a string constant (Casbin rewrites them).
@@ -17,6 +18,10 @@ checked against the rest of the configuration:
 The same holds for ``rate_limits`` in ``gateway.yaml``: a role or tenant that
 nobody holds is most likely a typo, and the agents it was meant for would then
 get the ``"*"`` limit, or none.
+
+And each JWT issuer should bound what its tokens may claim: one without
+``allowed_roles``, or without ``tenant``/``tenants``, is warned about, since
+whoever holds its signing key can then grant any role in any tenant.
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from casbin import util as casbin_util
-
 from gateway.config import Config, ConfigError, ToolSpec, load_config
 from gateway.config.loader import line_of
+from gateway.policy import casbin_internals
 from gateway.policy.engine import CALL, PolicyEngine
 from gateway.policy.rules import PolicyLine
+from gateway.policy.subjects import subject_name
 
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 #: What Casbin rewrites everywhere in a matcher, quoted or not (CoreEnforcer._get_expression).
@@ -70,7 +75,9 @@ def check_config(config_dir: Path) -> list[Finding]:
 def check_rules(config: Config, engine: PolicyEngine) -> Iterator[Finding]:
     """The problems of each ``p`` rule of a loaded policy (see the module's docstring)."""
     names = engine.matcher.policy_fields
-    holders = _holders(config, engine.lines)
+    holders = _holders(config, engine.lines, engine.matcher.has_roles)
+    # In a model with roles a bare name is a role: a rule for one subject must say user:NAME.
+    subjects = {entry.subject for entry in config.gateway.api_keys} if engine.matcher.has_roles else set()
     for rule in engine.lines:
         if rule.key != "p":
             continue
@@ -82,11 +89,28 @@ def check_rules(config: Config, engine: PolicyEngine) -> Iterator[Finding]:
         if action is not None and action != CALL and "*" not in action:
             yield _error(rule, f"the action is {action!r}, but callgate asks only about {CALL!r}")
         if "sub" in fields:
-            yield from _check_holder(rule, fields["sub"], fields.get("dom"), holders, bool(config.gateway.jwt))
+            found = list(_check_holder(rule, fields["sub"], fields.get("dom"), holders, bool(config.gateway.jwt)))
+            if found and fields["sub"] in subjects:
+                hint = f"; {fields['sub']!r} is a subject, and a rule for it names it {subject_name(fields['sub'])!r}"
+                found = [Finding(item.severity, item.file, item.line, item.message + hint) for item in found]
+            yield from found
         condition = fields.get("cond", "")
         if condition and tools:
             yield from _check_condition(rule, condition, tools)
     yield from _check_rate_limits(config, holders)
+    yield from _check_issuers(config)
+
+
+def _check_issuers(config: Config) -> Iterator[Finding]:
+    path = config.config_dir / "policies" / "gateway.yaml"
+    for index, issuer in enumerate(config.gateway.jwt):
+        line = line_of(path, ["principals", "jwt", index, "issuer"])
+        if issuer.allowed_roles is None:
+            message = f"JWT issuer {issuer.issuer!r} has no allowed_roles: its tokens may claim any role"
+            yield Finding("warning", path, line, message)
+        if not issuer.restricts_tenants:
+            message = f"JWT issuer {issuer.issuer!r} has no tenant or tenants: its tokens may claim any tenant"
+            yield Finding("warning", path, line, message)
 
 
 def _check_rate_limits(config: Config, holders: set[tuple[str, str]]) -> Iterator[Finding]:
@@ -108,12 +132,14 @@ def _check_rate_limits(config: Config, holders: set[tuple[str, str]]) -> Iterato
 
 
 def _tools_named(config: Config, pattern: str) -> list[ToolSpec]:
-    return [spec for name, spec in config.tools.items() if casbin_util.key_match(name, pattern)]
+    return [spec for name, spec in config.tools.items() if casbin_internals.key_match(name, pattern)]
 
 
-def _holders(config: Config, lines: list[PolicyLine]) -> set[tuple[str, str]]:
-    """Every (name, tenant) some principal holds: its subject, its roles, and what those inherit."""
-    held = {(entry.subject, entry.tenant) for entry in config.gateway.api_keys}
+def _holders(config: Config, lines: list[PolicyLine], has_roles: bool) -> set[tuple[str, str]]:
+    """Every (name, tenant) some principal holds: its subject (``user:NAME`` in a model with roles), its roles,
+    and what those inherit."""
+    named = subject_name if has_roles else str
+    held = {(named(entry.subject), entry.tenant) for entry in config.gateway.api_keys}
     held |= {(role, entry.tenant) for entry in config.gateway.api_keys for role in entry.roles}
     links = [rule.values for rule in lines if rule.key == "g"]
     changed = True
@@ -147,7 +173,7 @@ def _check_condition(rule: PolicyLine, condition: str, tools: list[ToolSpec]) ->
             yield _error(rule, f"Casbin rewrites && || and ! even inside quotes, so {constant} is not what it says")
     python = re.sub(r"!(?!=)", "not ", condition.replace("&&", "and").replace("||", "or"))
     try:
-        tree = ast.parse(casbin_util.escape_assertion(python).strip(), mode="eval")
+        tree = ast.parse(casbin_internals.escape_assertion(python).strip(), mode="eval")
     except SyntaxError as exc:
         yield _error(rule, f"the condition does not parse: {exc.msg}")
         return

@@ -17,11 +17,10 @@ if it allows and as not matching if it denies.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-
-from casbin.effect import Effector, effect_to_bool
+from dataclasses import dataclass, replace
 
 from gateway.policy.arguments import ArgumentsUnknown
+from gateway.policy.casbin_internals import Effector, effect_to_bool
 from gateway.policy.matcher import Matcher, Request
 
 MATCHED, DEPENDS, FAILED = "matched", "depends", "failed"
@@ -129,3 +128,36 @@ def could_allow(matcher: Matcher, plan: Plan) -> Outcome:
         return Outcome(effect_to_bool(effector.final_effect(effects)), rule)
     except Exception as exc:
         return Outcome(False, None, exc)
+
+
+#: How a deciding rule matched the caller (see :func:`how_matched`).
+AS_SUBJECT, THROUGH_ROLE, ANYONE = "subject", "role", "anyone"
+
+
+def how_matched(matcher: Matcher, index: int, request: Request, *, listing: bool) -> tuple[str, str | None] | None:
+    """Whether rule ``index`` matched ``request`` for ``ANYONE``, ``AS_SUBJECT``, or ``THROUGH_ROLE`` (which).
+
+    Asked of the rule that decided, by ``explain``: the rule is evaluated again
+    for the caller stripped of everything (then it holds for anyone), of its
+    roles (then it holds for the subject, directly or through ``g`` lines that
+    name the subject), and for each role alone. None when none of these holds
+    on its own.
+    """
+    if _holds(matcher, index, replace(request, subject="", roles=()), listing):
+        return ANYONE, None
+    if _holds(matcher, index, replace(request, roles=()), listing):
+        return AS_SUBJECT, None
+    for role in request.roles:
+        if _holds(matcher, index, replace(request, roles=(role,)), listing):
+            return THROUGH_ROLE, role
+    return None
+
+
+def _holds(matcher: Matcher, index: int, request: Request, listing: bool) -> bool:
+    with matcher.serving(request) as parameters:
+        try:
+            return matcher.matches(index, parameters)
+        except ArgumentsUnknown:  # a list question: the rule decided because some call could match it
+            return listing
+        except Exception:
+            return False

@@ -30,14 +30,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import casbin
-from casbin.effect import Effector
 
 from gateway.auth import Principal
 from gateway.config import Config, ConfigError
+from gateway.policy import casbin_internals
 from gateway.policy.arguments import Arguments, MissingArgument, frozen_values, names_read
-from gateway.policy.decide import Outcome, Plan, Timeout, could_allow, decide, make_plan
+from gateway.policy.casbin_internals import Effector
+from gateway.policy.decide import (
+    ANYONE,
+    AS_SUBJECT,
+    Outcome,
+    Plan,
+    Timeout,
+    could_allow,
+    decide,
+    how_matched,
+    make_plan,
+)
 from gateway.policy.matcher import Matcher, Request
 from gateway.policy.rules import LinesAdapter, PolicyLine, read_policy
+from gateway.policy.subjects import refuse_reserved_roles
 
 log = logging.getLogger("callgate.policy")
 
@@ -60,12 +72,22 @@ class Decision:
     rule: PolicyLine | None = None
     #: Rules that apply to this caller and tool but did not match this call (their condition was false).
     considered: tuple[PolicyLine, ...] = ()
+    #: ``r.sub`` as the model saw it: ``user:NAME`` in a model with roles (subjects.py), else the subject.
+    subject: str | None = None
+    #: How the deciding rule matched the caller: ``"subject"`` (a rule for this very subject, directly
+    #: or through g lines naming it), ``"role"`` (through :attr:`role`, one the caller holds), or
+    #: ``"anyone"`` (the rule does not depend on the caller); None without a deciding rule.
+    matched_as: str | None = None
+    role: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        matched = {"as": self.matched_as, "role": self.role} if self.matched_as else None
         return {
             "decision": "allow" if self.allowed else "deny",
             "reason": self.reason,
             "rule": _rule_dict(self.rule) if self.rule else None,
+            "matched": matched,
+            "subject": self.subject,
             "considered": [_rule_dict(rule) for rule in self.considered],
         }
 
@@ -81,11 +103,12 @@ class PolicyEngine:
     def __init__(self, config: Config, *, deadline_s: float = 1.0) -> None:
         self.model_path, self.policy_path = config.model_path, config.policy_path
         try:
-            model = casbin.Enforcer.new_model(path=str(config.model_path))
+            model = casbin_internals.new_model(str(config.model_path))
             for section in ("r", "p", "e", "m"):
-                if section not in model.model:
+                if section not in casbin_internals.sections(model):
                     raise ConfigError(config.model_path, f"model.conf has no [{_SECTIONS[section]}] section")
             self.lines = read_policy(config.policy_path, model)
+            refuse_reserved_roles(config, self.lines)
             enforcer = casbin.Enforcer(model, LinesAdapter(self.lines))
             self._matcher = Matcher(enforcer, config.model_path)
         except ConfigError:
@@ -139,9 +162,11 @@ class PolicyEngine:
             try:
                 plan = self._plan(key, principal, tool)
                 if action == LIST:
-                    return self._explained(could_allow(self._matcher, plan), listing=True)
+                    request = _request(principal, tool, CALL, Arguments(None))
+                    return self._explained(could_allow(self._matcher, plan), request, listing=True)
                 request = _request(principal, tool, action, Arguments(arguments or {}))
-                return self._explained(decide(self._matcher, plan, request, self._deadline()), listing=False)
+                outcome = decide(self._matcher, plan, request, self._deadline())
+                return self._explained(outcome, request, listing=False)
             except Timeout:
                 return Decision(False, f"denied: the policy engine did not decide within {self._deadline_s} s")
             except Exception as exc:
@@ -194,24 +219,29 @@ class PolicyEngine:
     def _deadline(self) -> float:
         return time.perf_counter() + self._deadline_s
 
-    def _explained(self, outcome: Outcome, *, listing: bool) -> Decision:
+    def _explained(self, outcome: Outcome, request: Request, *, listing: bool) -> Decision:
         rule = self._line(outcome.rule)
         considered = tuple(line for line in map(self._line, outcome.unmatched) if line is not None)
+        subject = self._matcher.subject_of(request)
         if outcome.error is not None:
             why = str(outcome.error) if isinstance(outcome.error, MissingArgument) else repr(outcome.error)
-            return Decision(False, f"denied: the policy engine failed: {why}", None, considered)
+            return Decision(False, f"denied: the policy engine failed: {why}", None, considered, subject)
         if rule is None or outcome.rule is None:
             if outcome.allowed:
                 return Decision(True, "allowed: no rule denies it, and the model allows what no rule denies")
-            return Decision(False, "denied: no rule allows it (deny by default)", None, considered)
+            return Decision(False, "denied: no rule allows it (deny by default)", None, considered, subject)
+        how = how_matched(self._matcher, outcome.rule, request, listing=listing)
+        matched_as, role = how or (None, None)
+        where = rule.where + _how(matched_as, role, subject)
         if listing and outcome.allowed:
-            return Decision(True, f"listed: a call could be allowed by {rule.where}", rule, considered)
-        if outcome.allowed:
-            return Decision(True, f"allowed by {rule.where}", rule, considered)
-        if self._matcher.effects[outcome.rule] == Effector.DENY:
-            return Decision(False, f"denied by {rule.where}", rule, considered)
-        # For example a priority model whose deciding rule has no allow or deny effect.
-        return Decision(False, f"denied: the model's effect denies, deciding on {rule.where}", rule, considered)
+            reason, allowed = f"listed: a call could be allowed by {where}", True
+        elif outcome.allowed:
+            reason, allowed = f"allowed by {where}", True
+        elif self._matcher.effects[outcome.rule] == Effector.DENY:
+            reason, allowed = f"denied by {where}", False
+        else:  # for example a priority model whose deciding rule has no allow or deny effect
+            reason, allowed = f"denied: the model's effect denies, deciding on {where}", False
+        return Decision(allowed, reason, rule, considered, subject, matched_as, role)
 
     def _line(self, index: int | None) -> PolicyLine | None:
         if index is None or self._matcher.empty:
@@ -236,6 +266,16 @@ _SECTIONS = {"r": "request_definition", "p": "policy_definition", "e": "policy_e
 
 def _request(principal: Principal, tool: str, action: str, arguments: Arguments) -> Request:
     return Request(principal.subject, principal.tenant, principal.roles, tool, action, arguments)
+
+
+def _how(matched_as: str | None, role: str | None, subject: str) -> str:
+    if matched_as == ANYONE:
+        return ", whoever calls"
+    if matched_as == AS_SUBJECT:
+        return f", as subject {subject}"
+    if role is not None:
+        return f", through role {role}"
+    return ""
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:

@@ -9,27 +9,31 @@ effector. What callgate adds is where the values come from:
   tenant, ``obj`` the tool, ``act`` the action, ``args`` the call's arguments.
   A model declares the ones it uses (Casbin's examples use ``sub, obj, act``
   or ``sub, dom, obj, act``); any other name is refused at load.
+- In a model with roles (``g``), ``r.sub`` is ``user:`` + the subject, so a
+  subject never equals a role name (subjects.py); a model without ``g`` sees
+  the plain subject.
 - ``g(r.sub, role)`` also holds for the roles the caller brings with the
   request (an API key's roles, a token's role claim), within the caller's
   tenant, and for every role those inherit through ``g`` lines. So one
   evaluation sees all of a caller's roles and a deny rule for any of them wins.
-  A model without ``g`` sees the subject only.
+  A role spelled like a subject (``user:...``) is never one of them.
+
+Every pycasbin structure read here comes through casbin_internals.py.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from casbin import util as casbin_util
-from casbin.effect import Effector
-
 from gateway.config import ConfigError
+from gateway.policy import casbin_internals
 from gateway.policy.arguments import Arguments
+from gateway.policy.casbin_internals import Effector
+from gateway.policy.subjects import ROLE_TYPE, is_reserved, subject_name
 
 #: The request fields callgate fills, and with what.
 REQUEST_FIELDS = {
@@ -59,17 +63,19 @@ class Matcher:
     """The model's matcher and rules, from a loaded ``casbin.Enforcer``, ready to test one rule at a time."""
 
     def __init__(self, enforcer: Any, model_path: Path) -> None:
-        model = enforcer.model.model  # the plain dict of sections inside casbin's Model
-        self._fields = [token.removeprefix("r_") for token in model["r"]["r"].tokens]
+        model = enforcer.get_model()
+        self._fields = [token.removeprefix("r_") for token in casbin_internals.field_tokens(model, "r", "r")]
         for name in self._fields:
             if name not in REQUEST_FIELDS:
                 known = ", ".join(REQUEST_FIELDS)
                 raise ConfigError(model_path, f"request field {name!r} is not one callgate fills ({known})")
-        p_tokens = model["p"]["p"].tokens
+        p_tokens = casbin_internals.field_tokens(model, "p", "p")
         #: The policy fields the model declares (``sub, dom, obj, act, eft, cond``), in its order.
         self.policy_fields: list[str] = [token.removeprefix("p_") for token in p_tokens]
         #: The rules in the order Casbin evaluates them (it may sort them at load, for priority models).
-        self.rules: list[list[str]] = model["p"]["p"].policy
+        self.rules: list[list[str]] = casbin_internals.policy_rules(enforcer)
+        #: Whether the model has roles, so that ``r.sub`` is ``user:NAME`` (subjects.py).
+        self.has_roles = casbin_internals.has_type(model, "g", ROLE_TYPE)
         # Casbin evaluates an empty policy as one rule whose fields are all empty: so does this.
         self.empty = not self.rules
         self._parameters = [dict(zip(p_tokens, values, strict=True)) for values in self.rules]
@@ -79,11 +85,11 @@ class Matcher:
         self.size = len(self._parameters)
         #: The effect of each rule when it matches (allow unless its ``eft`` field says otherwise).
         self.effects = [_effect(parameters, self.empty) for parameters in self._parameters]
-        self.effector = enforcer.eft
-        self._source: str = model["m"]["m"].value
-        self._eval_fields: list[str] = casbin_util.get_eval_value(self._source) if self._eval_used() else []
-        self._functions = _functions(enforcer, self._current_request)
-        self._request: Request | None = None
+        self.effector = casbin_internals.effector(enforcer)
+        self._source = casbin_internals.definition(model, "m", "m")
+        self._eval_fields = casbin_internals.eval_fields(self._source)
+        self._functions = _functions(enforcer, model, self._current)
+        self._serving: _Serving | None = None
         self._compiled: dict[str, Any] = {}
         self._by_rule: list[Any] = [None] * self.size
         if not self._eval_fields:
@@ -103,24 +109,30 @@ class Matcher:
         """The request fields the model declares, in its order."""
         return list(self._fields)
 
+    def subject_of(self, request: Request) -> str:
+        """``r.sub`` for ``request``: ``user:NAME`` in a model with roles, else the subject itself."""
+        return subject_name(request.subject) if self.has_roles else request.subject
+
     @contextmanager
     def serving(self, request: Request) -> Iterator[dict[str, Any]]:
         """Evaluate for ``request`` inside this block: yields the request's parameters for :meth:`matches`.
 
         Not reentrant and not thread-safe: the engine holds a lock around it.
         """
+        subject = self.subject_of(request)
         values = {
-            "sub": request.subject,
+            "sub": subject,
             "dom": request.tenant,
             "obj": request.tool,
             "act": request.action,
             "args": request.arguments,
         }
-        self._request = request
+        roles = tuple(role for role in request.roles if not is_reserved(role))
+        self._serving = _Serving(subject, request.tenant, roles)
         try:
             yield {"r_" + name: values[name] for name in self._fields}
         finally:
-            self._request = None
+            self._serving = None
 
     def matches(self, index: int, request_parameters: dict[str, Any]) -> bool:
         """Whether rule ``index`` matches the request being served; raises whatever evaluation raises."""
@@ -139,25 +151,29 @@ class Matcher:
             if self.empty:
                 raise RuntimeError("please make sure rule exists in policy when using eval() in matcher")
             parameters = self._parameters[index]
-            fields = [casbin_util.escape_assertion(parameters[name]) for name in self._eval_fields]
-            compiled = self._compile(casbin_util.replace_eval(self._source, fields))
+            fields = [casbin_internals.escape_assertion(parameters[name]) for name in self._eval_fields]
+            compiled = self._compile(casbin_internals.replace_eval(self._source, fields))
             self._by_rule[index] = compiled
         return compiled
 
     def _compile(self, source: str) -> Any:
         compiled = self._compiled.get(source)
         if compiled is None:
-            # As casbin's CoreEnforcer._get_expression: its operators rewritten to Python's, then parsed once.
-            python = re.sub(r"!(?!=)", "not ", source.replace("&&", "and").replace("||", "or"))
-            compiled = casbin_util.SimpleEval(python, self._functions)
+            compiled = casbin_internals.compile_expression(source, self._functions)
             self._compiled[source] = compiled
         return compiled
 
-    def _eval_used(self) -> bool:
-        return casbin_util.has_eval(self._source) is not None
+    def _current(self) -> _Serving | None:
+        return self._serving
 
-    def _current_request(self) -> Request | None:
-        return self._request
+
+@dataclass(frozen=True, slots=True)
+class _Serving:
+    """What ``g`` needs of the request being served: ``r.sub`` as filled, the tenant, the usable roles."""
+
+    subject: str
+    tenant: str
+    roles: tuple[str, ...]
 
 
 def _effect(parameters: dict[str, str], empty: bool) -> int:
@@ -166,22 +182,22 @@ def _effect(parameters: dict[str, str], empty: bool) -> int:
     return int(_EFFECTS.get(parameters["p_eft"], Effector.INDETERMINATE))
 
 
-def _functions(enforcer: Any, current: Callable[[], Request | None]) -> dict[str, Any]:
+def _functions(enforcer: Any, model: Any, current: Callable[[], _Serving | None]) -> dict[str, Any]:
     """Casbin's function map as enforce_ex builds it, with ``g`` taught the request's roles."""
-    functions: dict[str, Any] = dict(enforcer.fm.get_functions())
-    groupings = enforcer.model.model.get("g", {})
-    for key, assertion in groupings.items():
-        if enforcer.rm_map:
-            functions[key] = casbin_util.generate_g_function(assertion.rm)
-        if enforcer.cond_rm_map:
-            functions[key] = casbin_util.generate_conditional_g_function(assertion.cond_rm)
-    if "g" in groupings:
-        functions["g"] = _with_request_roles(functions["g"], groupings["g"].policy, current)
+    functions = casbin_internals.functions(enforcer)
+    keys = casbin_internals.grouping_types(model)
+    for key in keys:
+        role_function = casbin_internals.role_function(enforcer, key)
+        if role_function is not None:
+            functions[key] = role_function
+    if ROLE_TYPE in keys:
+        links = casbin_internals.grouping_rules(enforcer, ROLE_TYPE)
+        functions[ROLE_TYPE] = _with_request_roles(functions[ROLE_TYPE], links, current)
     return functions
 
 
 def _with_request_roles(
-    base: Callable[..., bool], links: list[list[str]], current: Callable[[], Request | None]
+    base: Callable[..., bool], links: list[list[str]], current: Callable[[], _Serving | None]
 ) -> Callable[..., bool]:
     # Casbin's role managers keep every name and domain they are asked about; asking only about
     # those that appear in g lines keeps callers with ever new subjects (tokens) from growing them.
@@ -189,6 +205,8 @@ def _with_request_roles(
     domains = {link[2] for link in links if len(link) > 2}
 
     def linked(name1: str, name2: str, domain: tuple[str, ...]) -> bool:
+        # Casbin's g() holds for equal names. That is safe here: r.sub is user:NAME and no role may
+        # be spelled so (subjects.py), so a subject equals only a rule naming that very subject.
         if name1 == name2:
             return True
         if name1 not in names or (domain and domain[0] not in domains):

@@ -17,10 +17,8 @@ from typing import Any
 
 from casbin.persist import Adapter
 
-# Casbin's own tokenizer, so that a line means here exactly what it means to Casbin.
-from casbin.persist.adapter import _extract_tokens
-
 from gateway.config import ConfigError
+from gateway.policy import casbin_internals
 
 #: The largest policy callgate loads: a cold decision reads every rule once (see engine.py).
 MAX_RULES = 100_000
@@ -58,7 +56,7 @@ def read_policy(path: Path, model: Any) -> list[PolicyLine]:
         if not line or line.startswith("#"):
             continue
         try:
-            tokens: list[str] = _extract_tokens(line)
+            tokens = casbin_internals.tokenize(line)
         except IndexError:  # Casbin's tokenizer pops an empty stack on an unmatched ")" or "]"
             raise ConfigError(path, "unbalanced brackets", line=number) from None
         key, values = tokens[0], tokens[1:]
@@ -73,16 +71,18 @@ def _checked_fields(
     path: Path, number: int, model: Any, key: str, values: list[str], shapes: dict[str, list[str]]
 ) -> tuple[str, ...]:
     section = key[:1]
-    if section not in ("p", "g") or section not in model.model or key not in model.model[section]:
+    if section not in ("p", "g") or not casbin_internals.has_type(model, section, key):
         raise ConfigError(path, f"{key!r} is not a policy or role type that model.conf defines", line=number)
     if section == "g":
-        needed = model.model["g"][key].value.count("_")
+        needed = casbin_internals.definition(model, "g", key).count("_")
         if len(values) < needed:
             raise ConfigError(path, f"{key} lines need {needed} fields; this one has {len(values)}", line=number)
         return tuple(values)
     names = shapes.get(key)
     if names is None:
-        names = shapes[key] = [token.removeprefix(key + "_") for token in model.model["p"][key].tokens]
+        names = shapes[key] = [
+            token.removeprefix(key + "_") for token in casbin_internals.field_tokens(model, "p", key)
+        ]
     if len(values) == len(names) - 1 and names[-1] == CONDITION_FIELD:
         values = [*values, ""]  # no condition
     if len(values) != len(names):
@@ -101,4 +101,4 @@ class LinesAdapter(Adapter):  # type: ignore[misc]  # casbin is untyped
 
     def load_policy(self, model: Any) -> None:
         for rule in self._rules:
-            model.model[rule.key[:1]][rule.key].policy.append(list(rule.values))
+            casbin_internals.add_rule(model, rule.key, rule.values)

@@ -54,15 +54,23 @@ class Store(Protocol):
         """
         ...
 
-    async def save_session(self, session: Session, idle_s: float) -> None:
-        """Keep ``session`` until it has been idle for ``idle_s``."""
+    async def save_session(self, session: Session, idle_s: float, *, max_per_principal: int) -> None:
+        """Keep ``session`` until it has been idle for ``idle_s``, atomically making room for it.
+
+        Its principal (subject and tenant) then holds at most ``max_per_principal`` sessions: the
+        principal's least recently used ones beyond that are dropped, never another principal's.
+        Sessions already idle for ``idle_s`` do not count.
+        """
         ...
 
-    async def load_session(self, session_id: str, idle_s: float) -> Session | None:
-        """The session, its idle timer restarted; None when unknown, closed or expired."""
+    async def load_session(self, session_id: str, idle_s: float, *, subject: str, tenant: str) -> Session | None:
+        """The session, its idle timer restarted, if it belongs to ``subject`` in ``tenant``.
+
+        None when unknown, closed, expired, evicted, or another principal's (whose timer is left alone).
+        """
         ...
 
-    async def drop_session(self, session_id: str) -> bool:
+    async def drop_session(self, session: Session) -> bool:
         """Forget the session; False when there was none."""
         ...
 

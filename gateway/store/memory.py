@@ -24,8 +24,11 @@ class MemoryStore:
         self._tats: dict[str, float] = {}
         self._sweep_at = _SWEEP_AT
         self._max_sessions = max_sessions
-        # id -> (session, last seen); least recently used first, evicted past max_sessions.
+        # id -> (session, last seen); least recently used first. Past max_sessions the oldest of anyone's
+        # goes: a backstop for memory only, since the per-principal cap keeps any one agent well below it.
         self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+        # (tenant, subject) -> that principal's session ids, least recently used first: what its cap evicts.
+        self._owned: dict[tuple[str, str], OrderedDict[str, None]] = {}
 
     @property
     def answering(self) -> bool:
@@ -52,26 +55,51 @@ class MemoryStore:
         self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
         self._sweep_at = max(_SWEEP_AT, 2 * len(self._tats))
 
-    async def save_session(self, session: Session, idle_s: float) -> None:
-        self._sessions[session.id] = (session, self._clock())
+    async def save_session(self, session: Session, idle_s: float, *, max_per_principal: int) -> None:
+        now = self._clock()
+        owned = self._owned.get((session.tenant, session.subject))
+        while owned:
+            oldest = next(iter(owned))
+            expired = now - self._sessions[oldest][1] > idle_s
+            if not expired and len(owned) < max_per_principal:
+                break
+            self._forget(oldest)  # expired sessions first, so they never count against the cap
+        self._sessions[session.id] = (session, now)
+        self._owned.setdefault((session.tenant, session.subject), OrderedDict())[session.id] = None
         while len(self._sessions) > self._max_sessions:
-            self._sessions.popitem(last=False)
+            self._forget(next(iter(self._sessions)))
 
-    async def load_session(self, session_id: str, idle_s: float) -> Session | None:
+    async def load_session(self, session_id: str, idle_s: float, *, subject: str, tenant: str) -> Session | None:
         entry = self._sessions.get(session_id)
         if entry is None:
             return None
         session, last_seen = entry
+        if session.subject != subject or session.tenant != tenant:
+            return None
         now = self._clock()
         if now - last_seen > idle_s:
-            del self._sessions[session_id]
+            self._forget(session_id)
             return None
         self._sessions[session_id] = (session, now)
         self._sessions.move_to_end(session_id)
+        self._owned[(tenant, subject)].move_to_end(session_id)
         return session
 
-    async def drop_session(self, session_id: str) -> bool:
-        return self._sessions.pop(session_id, None) is not None
+    async def drop_session(self, session: Session) -> bool:
+        entry = self._sessions.get(session.id)
+        if entry is None or (entry[0].subject, entry[0].tenant) != (session.subject, session.tenant):
+            return False
+        self._forget(session.id)
+        return True
+
+    def _forget(self, session_id: str) -> None:
+        """Remove a session from both tables, which always hold the same ids."""
+        session, _ = self._sessions.pop(session_id)
+        owner = (session.tenant, session.subject)
+        owned = self._owned[owner]
+        del owned[session_id]
+        if not owned:
+            del self._owned[owner]
 
     async def ping(self) -> None:
         return None

@@ -2,8 +2,11 @@
 
 Each rate-limit decision is one Lua script, so it is atomic across processes
 and uses Redis's clock, not each process's. Sessions are keys with an idle TTL
-that every use restarts (``GETEX``); they are stored under a hash of their id,
-so a dump of Redis holds no usable session id.
+that every use restarts; they are stored under a hash of their id, so a dump of
+Redis holds no usable session id. Each principal's sessions are also indexed in
+a sorted set (session hash by last use), which its cap evicts from and which
+expires with the principal's last session; every session operation is one script
+over the session key and that index.
 
 Redis must never stall a call. Commands have short socket timeouts and at most
 one immediate retry (for a pooled connection that went stale). When Redis stops
@@ -84,6 +87,58 @@ return results
 #: Decisions sent in one script call at most; more wait for the next.
 _MAX_BATCH = 256
 
+# Session scripts. KEYS[1]: the session's key; KEYS[2]: its principal's index, a sorted set of the
+# principal's session hashes scored by last use (µs on Redis's clock, so that calls in one millisecond
+# keep their order; written with %.0f, as tostring would round them), expiring with the newest of them.
+# ARGV[1]: the session's hash (its key's last part); ARGV[2]: the idle timeout in ms. A score older
+# than the timeout is a session already gone: pruned first, so it never counts against the cap.
+# ARGV[3]: the record; ARGV[4]: the principal's cap; ARGV[5]: the prefix of session keys. The evicted
+# sessions' keys are derived from their hashes here: Redis allows it outside cluster mode, which the
+# store does not support anyway (its scripts span keys of several hash slots).
+_SAVE_SESSION = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local idle = tonumber(ARGV[2])
+local live_after = string.format('%.0f', now - idle * 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', live_after)
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4]) + 1
+if excess > 0 then
+  for _, hash in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
+    redis.call('DEL', ARGV[5] .. hash)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', idle)
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], idle)
+return 0
+"""
+
+# Only a session in the caller's own index is found (and kept alive): another principal's is not.
+_LOAD_SESSION = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local idle = tonumber(ARGV[2])
+local live_after = string.format('%.0f', now - idle * 1000)
+local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not seen then return false end
+local value = false
+if tonumber(seen) > tonumber(live_after) then value = redis.call('GETEX', KEYS[1], 'PX', idle) end
+if not value then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[1])
+  return false
+end
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], idle)
+return value
+"""
+
+_DROP_SESSION = """
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
 
 class RedisStore:
     kind = "redis"
@@ -96,6 +151,9 @@ class RedisStore:
             decode_responses=False,
         )
         self._gcra = self._redis.register_script(_GCRA)
+        self._save_session = self._redis.register_script(_SAVE_SESSION)
+        self._load_session = self._redis.register_script(_LOAD_SESSION)
+        self._drop_session = self._redis.register_script(_DROP_SESSION)
         self._fallback = fallback or MemoryStore()
         self._down = False
         self._retry_at = 0.0
@@ -152,22 +210,26 @@ class RedisStore:
             _refuse(batch + self._pending, {"retry_after_s": _RETRY_S})
             self._pending = []
 
-    async def save_session(self, session: Session, idle_s: float) -> None:
+    async def save_session(self, session: Session, idle_s: float, *, max_per_principal: int) -> None:
         value = dumps([session.subject, session.tenant, session.protocol_version])
-        await self._guard(lambda: self._redis.set(_session_key(session.id), value, px=_ms(idle_s)))
+        keys = _session_keys(session.id, session.subject, session.tenant)
+        args: list[str | int | bytes] = [_hash(session.id), _ms(idle_s), value, max_per_principal, _SESSION_PREFIX]
+        await self._guard(partial(self._save_session, keys=keys, args=args))
 
-    async def load_session(self, session_id: str, idle_s: float) -> Session | None:
-        value = await self._guard(lambda: self._redis.getex(_session_key(session_id), px=_ms(idle_s)))
+    async def load_session(self, session_id: str, idle_s: float, *, subject: str, tenant: str) -> Session | None:
+        keys = _session_keys(session_id, subject, tenant)
+        value = await self._guard(partial(self._load_session, keys=keys, args=[_hash(session_id), _ms(idle_s)]))
         if value is None:
             return None
         try:
-            subject, tenant, version = loads(value)
+            owner_subject, owner_tenant, version = loads(value)
         except (DecodeError, TypeError, ValueError):
             return None  # not a record callgate wrote: no session
-        return Session(session_id, str(subject), str(tenant), str(version))
+        return Session(session_id, str(owner_subject), str(owner_tenant), str(version))
 
-    async def drop_session(self, session_id: str) -> bool:
-        return bool(await self._guard(lambda: self._redis.delete(_session_key(session_id))))
+    async def drop_session(self, session: Session) -> bool:
+        keys = _session_keys(session.id, session.subject, session.tenant)
+        return bool(await self._guard(partial(self._drop_session, keys=keys, args=[_hash(session.id)])))
 
     async def ping(self) -> None:
         await self._guard(self._redis.ping)
@@ -216,8 +278,17 @@ def _refuse(waiters: list[tuple[Sequence[Bucket], asyncio.Future[float]]], data:
             waiter.set_exception(StoreUnavailable(data=data))
 
 
-def _session_key(session_id: str) -> str:
-    return _PREFIX + "session:" + hashlib.sha256(session_id.encode()).hexdigest()
+_SESSION_PREFIX = _PREFIX + "session:"
+
+
+def _session_keys(session_id: str, subject: str, tenant: str) -> list[str]:
+    """The session's key and its principal's index: hashes, so neither id nor principal is readable in Redis."""
+    owner = hashlib.sha256(dumps([tenant, subject])).hexdigest()
+    return [_SESSION_PREFIX + _hash(session_id), _PREFIX + "sessions-of:" + owner]
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def _ms(seconds: float) -> int:

@@ -74,3 +74,10 @@ def test_challenge_points_at_the_metadata_and_names_the_error_only_when_a_creden
 def test_without_jwt_issuers_the_challenge_is_the_plain_realm() -> None:
     assert refusal(api_keys_only(), {"authorization": "Bearer nope"}).challenge == 'Bearer realm="callgate"'
     refusal(api_keys_only(), {"authorization": f"Bearer {demo_token()}"})  # without issuers a JWT is just no key
+
+
+def test_refusals_carry_their_detail_for_the_audit_trail(with_jwt: Authenticator) -> None:
+    """The demo issuer may not grant admin; the caller sees only "Invalid token", the audit record sees why."""
+    error = refusal(with_jwt, {"authorization": f"Bearer {demo_token(roles=['admin'])}"})
+    assert (error.message, error.detail) == ("Invalid token", "jwt.role_not_allowed")
+    assert refusal(with_jwt, {"x-api-key": KEY}, f"token={KEY}".encode()).detail == "query_credential"

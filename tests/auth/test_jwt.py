@@ -255,9 +255,16 @@ def test_roles_claim_may_be_a_list_or_a_separated_string(roles: Any) -> None:
     assert authenticator(DEMO).authenticate(demo_token(roles=roles)).roles == ("support-agent", "reader")
 
 
-def test_role_names_no_policy_could_hold_are_dropped() -> None:
-    principal = authenticator(DEMO).authenticate(demo_token(roles=["reader", "*", "a,b", "x" * 65, "reader"]))
-    assert principal.roles == ("reader",)
+@pytest.mark.parametrize("name", ["*", "a,b", "x" * 65, "", "reader writer", "user:ops-admin"])
+def test_a_role_name_no_policy_could_hold_refuses_the_whole_token(name: str) -> None:
+    """Never trimmed: dropping the odd name and keeping the rest would hide an issuer minting nonsense."""
+    with pytest.raises(Unauthenticated) as caught:
+        authenticator(DEMO).authenticate(demo_token(roles=["reader", name]))
+    assert (caught.value.message, caught.value.detail) == ("Invalid token", "jwt.claim_invalid")
+
+
+def test_repeated_role_names_count_once() -> None:
+    assert authenticator(DEMO).authenticate(demo_token(roles=["reader", "reader"])).roles == ("reader",)
 
 
 def test_token_without_roles_authenticates_with_none() -> None:
@@ -281,9 +288,13 @@ def test_claim_names_are_configurable_and_may_reach_into_objects() -> None:
     assert principal == Principal("agent-7", "globex", ("reader", "writer"), method="jwt", on_behalf_of="user-1")
 
 
-def test_a_fixed_tenant_is_not_read_from_the_token() -> None:
-    principal = authenticator({**DEMO, "tenant": "acme"}).authenticate(demo_token(tenant="globex"))
-    assert principal.tenant == "acme"
+def test_a_pinned_tenant_needs_no_tenant_claim_but_refuses_another() -> None:
+    pinned = authenticator({**DEMO, "tenant": "acme"})
+    assert pinned.authenticate(demo_token(tenant=None)).tenant == "acme"
+    assert pinned.authenticate(demo_token(tenant="acme")).tenant == "acme"
+    with pytest.raises(Unauthenticated) as caught:
+        pinned.authenticate(demo_token(tenant="globex"))  # never rewritten to the pin
+    assert caught.value.detail == "jwt.tenant_not_allowed"
 
 
 # A valid token through the real gateway
@@ -372,6 +383,8 @@ def echo_url() -> Iterator[str]:
 def test_callers_authorization_never_reaches_the_backend(
     start_gateway: GatewayFactory, config_dir: Path, echo_url: str
 ) -> None:
+    with (config_dir / "policies" / "policy.csv").open("a") as policy:
+        policy.write("p, support-agent, acme, echo.headers, call, allow\n")
     (config_dir / "tool_specs" / "echo.headers.yaml").write_text(
         f"""\
 # Answers with the headers the backend received: only configured ones may arrive.
@@ -388,10 +401,8 @@ backend:
 """
     )
     gateway = start_gateway(config_dir)
-    admin_key = gateway.keys["admin"]
-    token = demo_token(sub="ops-admin", roles=["admin"])
     params = {"name": "echo.headers", "arguments": {}}
-    for credential in (token, admin_key):
+    for credential in (demo_token(), gateway.keys["support-agent"]):
         response = post_rpc(gateway, credential, "tools/call", params)
         received = response.json()["result"]["structuredContent"]["headers"]
         assert received["x-backend-token"] == "configured-value"

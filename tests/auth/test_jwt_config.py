@@ -205,5 +205,69 @@ def self_signed_certificate() -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def _line_of(path: Path, text: str) -> int:
-    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+def _line_of(path: Path, text: str, after: str | None = None) -> int:
+    """The first line holding ``text`` (below the first holding ``after``, if given)."""
+    lines = list(enumerate(path.read_text().splitlines(), 1))
+    start = 0 if after is None else next(number for number, line in lines if after in line)
+    return next(number for number, line in lines if number >= start and text in line)
+
+
+# What an issuer may grant: allowed_roles, tenant or tenants, max_token_lifetime_s
+
+
+def test_an_issuer_without_bounds_gets_the_defaults(config_dir: Path) -> None:
+    edit_gateway_yaml(config_dir, hs_issuer())
+    issuer = load_config(config_dir, env=ENV).gateway.jwt[-1]
+    assert (issuer.allowed_roles, issuer.tenant, issuer.tenants) == (None, None, None)
+    assert (issuer.max_token_lifetime_s, issuer.leeway_s) == (86_400, 30)
+
+
+def test_an_issuers_bounds_are_loaded(config_dir: Path) -> None:
+    edit_gateway_yaml(
+        config_dir, hs_issuer(allowed_roles=["reader"], tenants=["acme", "globex"], max_token_lifetime_s=900)
+    )
+    issuer = load_config(config_dir, env=ENV).gateway.jwt[-1]
+    assert (issuer.allowed_roles, issuer.tenants, issuer.max_token_lifetime_s) == (("reader",), ("acme", "globex"), 900)
+
+
+def test_tenant_and_tenants_together_fail_at_load_naming_file_line_and_path(config_dir: Path) -> None:
+    path = edit_gateway_yaml(config_dir, hs_issuer(tenant="acme", tenants=["acme"]))
+    error = load_error(config_dir)
+    assert (error.file, error.json_path) == (path, "$.principals.jwt[1].tenants")
+    assert error.line == _line_of(path, "tenants:", after="issuer: https://hs.test")
+    assert "not both" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("setting", "json_path"),
+    [
+        ({"allowed_roles": ["support-agent", "*"]}, "$.principals.jwt[1].allowed_roles[1]"),
+        ({"allowed_roles": "support-agent"}, "$.principals.jwt[1].allowed_roles"),
+        ({"allowed_roles": ["reader", "reader"]}, "$.principals.jwt[1].allowed_roles"),
+        ({"tenants": []}, "$.principals.jwt[1].tenants"),
+        ({"tenants": ["acme corp"]}, "$.principals.jwt[1].tenants[0]"),
+        ({"max_token_lifetime_s": 31 * 365 * 86_400}, "$.principals.jwt[1].max_token_lifetime_s"),
+        ({"max_token_lifetime_s": 0}, "$.principals.jwt[1].max_token_lifetime_s"),
+        ({"max_token_lifetime_s": "1h"}, "$.principals.jwt[1].max_token_lifetime_s"),
+    ],
+    ids=[
+        "wildcard-role",
+        "roles-not-a-list",
+        "repeated-role",
+        "no-tenants",
+        "tenant-not-a-name",
+        "31-years",
+        "zero",
+        "text",
+    ],
+)
+def test_malformed_bounds_fail_at_load_naming_file_line_and_path(
+    config_dir: Path, setting: dict[str, Any], json_path: str
+) -> None:
+    path = edit_gateway_yaml(config_dir, hs_issuer(**setting))
+    error = load_error(config_dir)
+    assert (error.file, error.json_path) == (path, json_path)
+    (name,) = setting
+    line = _line_of(path, f"{name}:", after="issuer: https://hs.test")
+    item = int(json_path[-2]) + 1 if json_path.endswith("]") else 0  # block-style list items follow their key
+    assert error.line == line + item

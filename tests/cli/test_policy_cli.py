@@ -239,3 +239,34 @@ def test_explain_refuses_arguments_that_are_not_a_json_object() -> None:
     result = callgate("explain", "--subject", "finance-bot", "--tool", "clock.now", "--args", "[1]")
     assert result.returncode == 2
     assert "--args must be a JSON object" in result.stderr
+
+
+def test_explain_says_the_rule_matched_through_a_role_and_shows_the_subject_as_user_name() -> None:
+    result = callgate(
+        "explain", "--subject", "finance-bot", "--tool", "billing.issue_refund",
+        "--args", '{"customer_id": "C1001", "amount": 5, "currency": "EUR"}',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "matched  through role finance-agent" in result.stdout
+    assert "subject  user:finance-bot" in result.stdout
+
+
+def test_explain_says_the_rule_matched_as_the_subject(config_copy: Path) -> None:
+    line = append_rule(config_copy, "p, user:support-bot, acme, reports.daily, call, allow")
+    result = callgate("explain", "--subject", "support-bot", "--tool", "reports.daily", "--config-dir", config_copy)
+    assert result.stdout.startswith(f"ALLOW: allowed by policies/policy.csv:{line}, as subject user:support-bot")
+    assert "matched  as subject user:support-bot" in result.stdout
+    decision = json.loads(
+        callgate(
+            "explain", "--subject", "support-bot", "--tool", "reports.daily", "--config-dir", config_copy, "--json"
+        ).stdout
+    )
+    assert decision["matched"] == {"as": "subject", "role": None}
+
+
+def test_explain_refuses_a_role_spelled_like_a_subject() -> None:
+    result = callgate(
+        "explain", "--subject", "x", "--tenant", "acme", "--role", "user:ops-admin", "--tool", "clock.now"
+    )
+    assert result.returncode == 2
+    assert "role names may not start with 'user:'" in result.stderr

@@ -113,7 +113,7 @@ def get_healthz(url: str) -> tuple[socket.socket, int]:
     """A keep-alive connection that has had one answer (so the server holds it), and that answer's status."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=30)
-    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: callgate.test\r\n\r\n")
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(65_536)
@@ -153,3 +153,47 @@ def test_serve_with_workers_applies_limit_concurrency_in_each_worker(backend_url
             sock.close()
     statuses = sorted(status for _, status in connections)
     assert statuses in ([200, 200, 503], [200, 503, 503])
+
+
+# --- where the demo credentials may be served ---------------------------------------------------
+
+#: TEST-NET-1 (RFC 5737): no machine has it, so nothing could listen there even if serve tried.
+NOT_LOOPBACK = "192.0.2.1"
+
+
+def serve_and_exit(*options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "gateway", "serve", "--config-dir", str(REPO_ROOT), *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_refuses_the_demo_credentials_off_loopback() -> None:
+    completed = serve_and_exit("--host", NOT_LOOPBACK)
+    assert completed.returncode == 2, completed.stderr
+    assert f"refusing to serve the published demo credentials on {NOT_LOOPBACK}" in completed.stderr
+    assert "policies/demo-keys.env" in completed.stderr
+    assert "demo-jwt-private.pem" in completed.stderr
+    assert "callgate keys new" in completed.stderr
+    assert "--allow-demo-credentials" in completed.stderr
+    assert "Uvicorn running" not in completed.stderr
+
+
+def test_serve_off_loopback_needs_allowed_hosts_even_for_an_exposed_demo() -> None:
+    completed = serve_and_exit("--host", NOT_LOOPBACK, "--allow-demo-credentials")
+    assert completed.returncode == 2, completed.stderr
+    assert "server.allowed_hosts is empty" in completed.stderr
+
+
+# --- the HTTP protocol's head limits, in the served process and its workers ---------------------
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_answers_431_to_a_head_over_max_header_bytes(backend_url: str, tmp_path: Path, workers: str) -> None:
+    """`callgate serve` uses callgate's protocol, with the configured limit, in every worker."""
+    config_dir = configured(tmp_path, max_header_bytes=1024)
+    with serving(config_dir, backend_url, tmp_path / "audit", "--workers", workers) as url:
+        for _ in range(4):  # connections land on either worker
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 2_000 + b"\r\n\r\n")
+                assert sock.recv(65_536).startswith(b"HTTP/1.1 431 ")
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200

@@ -85,3 +85,46 @@ def test_bad_limit_names_the_file_line_and_json_path(config_copy: Path, name: st
     assert error.json_path == f"$.server.{name}"
     assert error.line == line
     assert str(error).startswith(f"{error.file}:{line} at $.server.{name}:")
+
+
+HEAD_LIMITS = ("max_header_bytes", "max_headers", "header_read_timeout_s")
+
+
+def test_shipped_configuration_states_the_head_limits_and_no_extra_hosts() -> None:
+    server = load_config(REPO_ROOT, env={}).gateway.server
+    assert [getattr(server, name) for name in HEAD_LIMITS] == [16_384, 100, 10.0]
+    assert [getattr(server, name) for name in HEAD_LIMITS] == [getattr(ServerSettings(), name) for name in HEAD_LIMITS]
+    assert server.allowed_hosts == ()
+    assert server.metrics_token_env is None
+
+
+def test_allowed_hosts_and_metrics_token_env_are_loaded(config_copy: Path) -> None:
+    set_server_line(config_copy, "allowed_hosts", '["callgate.example.com", "*.corp.example", "[::1]", "10.0.0.7"]')
+    set_server_line(config_copy, "max_headers", "100\n  metrics_token_env: CALLGATE_METRICS_TOKEN")
+    server = load_config(config_copy, env={}).gateway.server
+    assert server.allowed_hosts == ("callgate.example.com", "*.corp.example", "[::1]", "10.0.0.7")
+    assert server.metrics_token_env == "CALLGATE_METRICS_TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_header_bytes", "1023"),
+        ("max_header_bytes", "1048577"),
+        ("max_headers", "7"),
+        ("max_headers", "1.5"),
+        ("header_read_timeout_s", "0"),
+        ("header_read_timeout_s", "3601"),
+        ("allowed_hosts", '["https://callgate.example.com"]'),
+        ("allowed_hosts", '["callgate.example.com:8700"]'),
+        ("allowed_hosts", '["a b"]'),
+        ("allowed_hosts", '["*."]'),
+        ("allowed_hosts", '"*"'),
+    ],
+)
+def test_bad_edge_setting_names_the_file_line_and_json_path(config_copy: Path, name: str, value: str) -> None:
+    line = set_server_line(config_copy, name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_copy, env={})
+    assert caught.value.json_path is not None and caught.value.json_path.startswith(f"$.server.{name}")
+    assert caught.value.line == line

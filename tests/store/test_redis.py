@@ -78,10 +78,11 @@ async def test_unreachable_redis_refuses_rate_decisions_and_sessions() -> None:
     with pytest.raises(StoreUnavailable) as refused:
         await store.take([BUCKET])
     assert refused.value.data["retry_after_s"] > 0
+    session = Session("s", "a", "t", "2025-11-25")
     for operation in (
-        store.save_session(Session("s", "a", "t", "2025-11-25"), HOUR),
-        store.load_session("s", HOUR),
-        store.drop_session("s"),
+        store.save_session(session, HOUR, max_per_principal=4),
+        store.load_session("s", HOUR, subject="a", tenant="t"),
+        store.drop_session(session),
         store.ping(),
     ):
         with pytest.raises(StoreUnavailable):
@@ -137,13 +138,45 @@ async def test_the_redis_password_never_reaches_the_log(caplog: pytest.LogCaptur
 
 
 async def test_session_ids_are_not_stored_in_the_clear(redis_url: str, redis_server: RedisServer) -> None:
+    """Neither the session keys, their records nor the principal's index hold a usable id (or the principal)."""
     store = RedisStore(redis_url)
-    await store.save_session(Session("the-secret-session-id", "a", "t", "2025-11-25"), HOUR)
+    await store.save_session(Session("the-secret-session-id", "a", "tenant-t", "2025-11-25"), HOUR, max_per_principal=4)
     with redis_server.client() as client:
         keys = [key.decode() for key in client.keys("*")]
-        values = [client.get(key) or b"" for key in keys]
-    assert keys and not any("the-secret-session-id" in key for key in keys)
+        values = [
+            client.get(key) or b"" if client.type(key) == b"string" else b" ".join(client.zrange(key, 0, -1))
+            for key in keys
+        ]
+    assert len(keys) == 2 and not any("the-secret-session-id" in key or "tenant-t" in key for key in keys)
     assert not any(b"the-secret-session-id" in value for value in values)
+    await store.aclose()
+
+
+async def test_a_principals_session_index_holds_only_live_sessions_and_expires_with_them(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """Expired sessions are pruned from the index when the principal opens another; the index has the idle TTL."""
+    store = RedisStore(redis_url)
+    for n in range(3):
+        await store.save_session(Session(f"old-{n}", "a", "t", "2025-11-25"), 0.3, max_per_principal=8)
+    await asyncio.sleep(0.6)
+    await store.save_session(Session("new", "a", "t", "2025-11-25"), 2.0, max_per_principal=8)
+    with redis_server.client() as client:
+        (index,) = client.keys("callgate:sessions-of:*")
+        assert client.zcard(index) == 1
+        assert 0 < client.pttl(index) <= 2000
+        assert len(client.keys("callgate:session:*")) == 1
+    await store.aclose()
+
+
+async def test_an_evicted_session_leaves_nothing_behind_in_redis(redis_url: str, redis_server: RedisServer) -> None:
+    store = RedisStore(redis_url)
+    for n in range(5):
+        await store.save_session(Session(f"s-{n}", "a", "t", "2025-11-25"), HOUR, max_per_principal=2)
+    with redis_server.client() as client:
+        assert len(client.keys("callgate:session:*")) == 2
+        (index,) = client.keys("callgate:sessions-of:*")
+        assert client.zcard(index) == 2
     await store.aclose()
 
 

@@ -1,0 +1,329 @@
+"""The one audit record type, for every event the trail holds, and the one place each kind is built.
+
+Events:
+
+- ``tools/call``: one per tool call, whatever its outcome (the audit stage).
+- ``tools/list``: one per listing (what the caller may see is a decision too).
+- ``request/refused``: a request refused before any tool call: bad credential,
+  body that is not JSON, an edge limit, an authenticated caller without the
+  admin role (gateway.audit.refusals; rate-limited per source address).
+- ``config/reload``: a configuration reload, applied or not (gateway.reload).
+- ``approval/requested``, ``approval/decided``, ``approval/executed``: reserved
+  for human approvals.
+- ``audit/checkpoint``: written by the trail itself (gateway.audit.chain).
+
+A record holds who, what, when and why, never what was said: arguments only as
+their top-level keys and a keyed digest (gateway.audit.digest), redacted
+arguments only when the scrub stage hands them over, personal data findings
+only by type, count and direction. ``chain``, ``seq`` and ``prev`` are added by
+the writer, which alone knows the order. The JSON Schema of the result is
+``gateway/audit/schema/audit-record.schema.json``.
+"""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from gateway.auth import Principal
+
+EventName = Literal[
+    "tools/call",
+    "tools/list",
+    "request/refused",
+    "config/reload",
+    "approval/requested",
+    "approval/decided",
+    "approval/executed",
+    "audit/checkpoint",
+]
+EVENTS: tuple[EventName, ...] = (
+    "tools/call",
+    "tools/list",
+    "request/refused",
+    "config/reload",
+    "approval/requested",
+    "approval/decided",
+    "approval/executed",
+    "audit/checkpoint",
+)
+
+#: ``call.notes`` keys that become fields of their own; any other note goes under ``notes``.
+_NOTE_FIELDS = ("backend_status", "attempts", "backend_us", "breaker", "concurrency", "rule", "pii", "arguments")
+#: Bounds on what a caller controls, so one record stays small whatever it sends.
+_MAX_TOOL, _MAX_KEY, _MAX_KEYS, _MAX_NOTE = 128, 64, 50, 200
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One event of the trail; :meth:`to_json` is what is written (before the chain fields)."""
+
+    event: EventName
+    decision_id: str = field(default_factory=_new_id)
+    time: str = field(default_factory=_now)
+    request_id: str | None = None
+    session_id: str | None = None
+    source: str | None = None
+    transport: str | None = None
+    subject: str | None = None
+    tenant: str | None = None
+    roles: tuple[str, ...] | None = None
+    on_behalf_of: str | None = None
+    method: str | None = None
+    tool: str | None = None
+    decision: str | None = None
+    reason: str | None = None
+    code: int | None = None
+    http_status: int | None = None
+    #: A refused credential's stable non-secret detail (``jwt.role_not_allowed``), never the credential.
+    detail: str | None = None
+    #: ``request/refused`` records of this source left out since its previous one (the flood limit).
+    dropped: int | None = None
+    #: The policy rule that decided, as ``file:line``.
+    rule: str | None = None
+    config_version: str | None = None
+    previous_version: str | None = None
+    trigger: str | None = None
+    outcome: str | None = None
+    #: Where a broken configuration file is wrong (file, line, JSON path), never what it says.
+    error: dict[str, Any] | None = None
+    restart_required: tuple[str, ...] | None = None
+    arg_keys: tuple[str, ...] | None = None
+    args_digest: str | None = None
+    #: The arguments after redaction, only when the tool spec opts in (handed over by the scrub stage).
+    arguments: dict[str, Any] | None = None
+    backend_status: int | None = None
+    attempts: int | None = None
+    latency_us: int | None = None
+    backend_us: int | None = None
+    #: The backend's circuit when it refused or let a trial through (``open``, ``half-open``).
+    breaker: str | None = None
+    #: ``queue_full`` when the backend's concurrency limit refused the call.
+    concurrency: str | None = None
+    tools_listed: int | None = None
+    #: Personal data found: ``[{"entity", "count", "direction", "action"?}]``, never the values.
+    pii: tuple[dict[str, Any], ...] | None = None
+    #: Other facts stages noted (breaker state, a full queue); bounded scalars only.
+    notes: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON: the fields its event always carries (null when empty), and the others it has."""
+        always = _ALWAYS[self.event]
+        out: dict[str, Any] = {}
+        for name, value in zip(_FIELD_NAMES, _ALL_FIELDS(self), strict=True):
+            if value is None:
+                if name in always:
+                    out[name] = None
+                continue
+            out[name] = list(value) if type(value) is tuple else value
+        return out
+
+    @classmethod
+    def tool_call(
+        cls,
+        *,
+        request_id: str,
+        transport: str,
+        principal: Principal,
+        tool: str,
+        arguments: Mapping[str, Any],
+        args_digest: str,
+        decision: str,
+        reason: str,
+        code: int | None,
+        config_version: str,
+        latency_us: int,
+        notes: Mapping[str, Any],
+    ) -> AuditRecord:
+        """A ``tools/call`` record: the principal, the tool, the argument keys and digest, the decision."""
+        known = {name: notes[name] for name in _NOTE_FIELDS if name in notes}
+        others = {str(name)[:_MAX_KEY]: _scalar(value) for name, value in notes.items() if name not in known}
+        pii = known.get("pii")
+        return cls(
+            event="tools/call",
+            request_id=request_id,
+            transport=transport,
+            method="tools/call",
+            **_who(principal),
+            tool=tool[:_MAX_TOOL],
+            arg_keys=tuple(sorted(str(key)[:_MAX_KEY] for key in arguments)[:_MAX_KEYS]),
+            args_digest=args_digest,
+            decision=decision,
+            reason=reason,
+            code=code,
+            config_version=config_version,
+            latency_us=latency_us,
+            backend_status=known.get("backend_status"),
+            attempts=known.get("attempts"),
+            backend_us=known.get("backend_us"),
+            breaker=known.get("breaker"),
+            concurrency=known.get("concurrency"),
+            rule=known.get("rule"),
+            pii=tuple(pii) if pii else None,
+            arguments=known.get("arguments"),
+            notes=others or None,
+        )
+
+    @classmethod
+    def tool_list(
+        cls,
+        *,
+        request_id: str,
+        transport: str,
+        principal: Principal,
+        decision: str,
+        reason: str,
+        code: int | None,
+        config_version: str,
+        latency_us: int,
+        tools_listed: int | None,
+    ) -> AuditRecord:
+        """A ``tools/list`` record: who asked, and how many tools they were shown."""
+        return cls(
+            event="tools/list",
+            request_id=request_id,
+            transport=transport,
+            method="tools/list",
+            **_who(principal),
+            decision=decision,
+            reason=reason,
+            code=code,
+            config_version=config_version,
+            latency_us=latency_us,
+            tools_listed=tools_listed,
+        )
+
+    @classmethod
+    def refused(
+        cls,
+        *,
+        request_id: str,
+        source: str | None,
+        transport: str,
+        reason: str,
+        code: int,
+        http_status: int,
+        config_version: str,
+        principal: Principal | None = None,
+        method: str | None = None,
+        detail: str | None = None,
+        dropped: int | None = None,
+    ) -> AuditRecord:
+        """A ``request/refused`` record: a request that never became a tool call."""
+        who = _who(principal) if principal is not None else {}
+        return cls(
+            event="request/refused",
+            request_id=request_id,
+            source=source,
+            transport=transport,
+            method=method,
+            **who,
+            decision="refused",
+            reason=reason,
+            code=code,
+            http_status=http_status,
+            detail=detail,
+            dropped=dropped or None,
+            config_version=config_version,
+        )
+
+    @classmethod
+    def reload(
+        cls,
+        *,
+        request_id: str | None,
+        trigger: str,
+        principal: Principal | None,
+        outcome: str,
+        reason: str,
+        config_version: str,
+        previous_version: str,
+        error: dict[str, Any] | None,
+        restart_required: tuple[str, ...],
+    ) -> AuditRecord:
+        """A ``config/reload`` record: what triggered it, whether it applied, and which version is in force."""
+        return cls(
+            event="config/reload",
+            request_id=request_id,
+            trigger=trigger,
+            subject=principal.subject if principal else None,
+            tenant=principal.tenant if principal else None,
+            roles=principal.roles if principal else (),
+            outcome=outcome,
+            decision="allowed" if outcome == "success" else "refused",
+            reason=reason,
+            config_version=config_version,
+            previous_version=previous_version,
+            error=error,
+            restart_required=restart_required,
+        )
+
+    @classmethod
+    def audit_checkpoint(cls, checkpoint: dict[str, Any]) -> AuditRecord:
+        """An ``audit/checkpoint`` record (gateway.audit.chain fills it in and signs it)."""
+        return cls(event="audit/checkpoint", checkpoint=checkpoint)
+
+
+def _scalar(value: Any) -> str | int | bool | None:
+    """A note as the trail may hold it: a bounded scalar (integers RFC 8785 can write exactly)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and -(2**53) < value < 2**53:
+        return value
+    return str(value)[:_MAX_NOTE]
+
+
+def _who(principal: Principal) -> dict[str, Any]:
+    return {
+        "subject": principal.subject,
+        "tenant": principal.tenant,
+        "roles": principal.roles,
+        "on_behalf_of": principal.on_behalf_of,
+    }
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(AuditRecord))
+#: Every field's value at once: one C call instead of a getattr per field on the hot path.
+_ALL_FIELDS = operator.attrgetter(*_FIELD_NAMES)
+_CALLER = ("request_id", "transport", "subject", "tenant", "roles", "on_behalf_of")
+_DECIDED = ("decision", "reason", "code", "config_version", "latency_us")
+#: Fields each event always carries, null when they do not apply to one record (so readers can index them).
+_ALWAYS: dict[str, frozenset[str]] = {
+    "tools/call": frozenset((*_CALLER, *_DECIDED, "method", "tool", "arg_keys", "args_digest")),
+    "tools/list": frozenset((*_CALLER, *_DECIDED, "method", "tool", "tools_listed")),
+    "request/refused": frozenset(
+        ("request_id", "source", "transport", "decision", "reason", "code", "http_status", "config_version")
+    ),
+    "config/reload": frozenset(
+        (
+            "request_id",
+            "trigger",
+            "subject",
+            "tenant",
+            "roles",
+            "outcome",
+            "reason",
+            "config_version",
+            "previous_version",
+            "error",
+            "restart_required",
+        )
+    ),
+    "approval/requested": frozenset(_CALLER),
+    "approval/decided": frozenset(_CALLER),
+    "approval/executed": frozenset(_CALLER),
+    "audit/checkpoint": frozenset(("checkpoint",)),
+}

@@ -1,0 +1,101 @@
+"""Audit records for requests refused before any tool call: bad credentials, bodies that are not JSON.
+
+Such a request has no principal and never reaches the pipeline, yet a security
+team wants to see credential stuffing and forged tokens in the trail. Each
+refusal is one ``request/refused`` record naming the source address, the
+endpoint, the reason and, for a refused credential, a stable non-secret detail
+(``jwt.role_not_allowed``, say) — never the credential or the body.
+
+An unauthenticated client must not be able to fill the disk, so records are
+rate-limited per source address (and overall, against many sources): past the
+limit they are counted, not written, and the next record written for that
+source carries ``dropped``, how many were left out since its previous one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from gateway.audit.record import AuditRecord
+from gateway.audit.writer import AuditWriter
+from gateway.errors import AuditUnavailable, GatewayError
+
+log = logging.getLogger("callgate.audit")
+
+#: Records per second each source may cause, sustained, and at once after a quiet spell.
+PER_SOURCE_RATE, PER_SOURCE_BURST = 5.0, 50
+#: The same across all sources together: a flood from many addresses is bounded too.
+TOTAL_RATE, TOTAL_BURST = 200.0, 1000
+#: Sources remembered at once; past it the table is cleared (its allowances then start full).
+MAX_SOURCES = 50_000
+
+
+class _Allowance:
+    """A token bucket: ``rate`` tokens a second up to ``burst``; one token per record written."""
+
+    __slots__ = ("burst", "dropped", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), now
+        self.dropped = 0
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class RefusalLog:
+    """Writes ``request/refused`` records, at most so many per source address."""
+
+    def __init__(
+        self,
+        writer: AuditWriter,
+        config_version: Callable[[], str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._writer = writer
+        self._config_version = config_version
+        self._clock = clock
+        self._sources: dict[str, _Allowance] = {}
+        self._total = _Allowance(TOTAL_RATE, TOTAL_BURST, clock())
+
+    async def record(
+        self, error: GatewayError, *, source: str, endpoint: str, request_id: str, detail: str | None = None
+    ) -> None:
+        """Audit one refusal, unless its source (or everyone) is over the allowance; never raises."""
+        now = self._clock()
+        allowance = self._sources.get(source)
+        if allowance is None:
+            if len(self._sources) >= MAX_SOURCES:
+                self._sources.clear()
+            allowance = self._sources[source] = _Allowance(PER_SOURCE_RATE, PER_SOURCE_BURST, now)
+        if not allowance.take(now):
+            allowance.dropped += 1
+            return
+        if not self._total.take(now):
+            allowance.tokens += 1  # not this source's doing: its own allowance is left as it was
+            allowance.dropped += 1
+            return
+        dropped, allowance.dropped = allowance.dropped, 0
+        record = AuditRecord.refused(
+            request_id=request_id,
+            source=source,
+            transport=endpoint,
+            reason=error.reason,
+            code=error.code,
+            http_status=error.http_status,
+            config_version=self._config_version(),
+            detail=detail,
+            dropped=dropped,
+        )
+        try:
+            await self._writer.write(record)
+        except AuditUnavailable:  # the request is refused either way; the trail's failure is counted elsewhere
+            log.error("the audit record of a refused request could not be written")

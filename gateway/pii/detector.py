@@ -1,0 +1,182 @@
+"""The Detector: personal data in a text, as typed spans, fast enough for every tool call.
+
+Design (measured on this 2-core machine under a load of about 1.5; ``python -m tests.pii.presidio_baseline``):
+
+- Presidio's AnalyzerEngine on a blank spaCy pipeline with its default recognizers for the six core
+  types costs 1,200-1,500 µs per KB of clean text and ~30,000 µs per KB of entity-dense text: every
+  recognizer runs its patterns over the whole text, and phonenumbers' matcher runs once per region.
+- So one RE2 automaton of cheap anchors (``@``, runs of 7+ digits, a dotted quad, colon-hex pairs,
+  two letters and two digits) scans the text first: 7-8 µs per KB of clean text, which proves most
+  text holds no candidate (Python's ``re`` takes ~100 µs per KB for the same alternation). Only then
+  does each recognizer look for its own anchor and scan the windows its entities can reach from it.
+  1 KB with two entities (an email, a phone) and near misses (an order number, a date): ~320 µs.
+  1 KB dense with entities (seven, plus dates and order numbers): ~2,400 µs, most of it phone
+  validation (phonenumbers) and Presidio's IPv6 and email expressions on their windows.
+- Presidio's pattern and validation logic is kept where it is good (email, IP, SSN rules) and called
+  directly: the AnalyzerEngine's per-call machinery (NLP artifacts, explanations, context enhancer)
+  costs more than the recognizers it runs.
+
+Context: a finding whose recognizer's context word appears among the few words before it (or just
+after) gets Presidio's boost: +0.35, at least 0.4, at most 1.0. Overlapping findings are resolved to
+the highest score, then the longest span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Sequence
+
+import re2
+
+from gateway.config.model import PiiRecognizerSpec
+from gateway.pii.findings import Finding, RecognizerProblem
+from gateway.pii.recognizers import Recognizer, core_recognizers, has_context
+from gateway.pii.recognizers_custom import build_custom
+from gateway.pii.recognizers_ner import NER_ENTITIES, SpacyNer
+from gateway.pii.recognizers_presidio import OPTIONAL, PresidioPattern
+
+__all__ = ["CORE_ENTITIES", "Detector", "Finding", "RecognizerProblem", "known_entities"]
+
+#: The entity types callgate's shipped configuration detects, each measured on the shipped evaluation set.
+CORE_ENTITIES = frozenset(core_recognizers())
+_SNAP = 64
+_CONTEXT_BOOST = 0.35
+_CONTEXT_FLOOR = 0.4
+_SPACE = re.compile(r"\s")
+#: A finding this sure (validated by a checksum or a registry) claims its span from recognizers that yield.
+_CLAIMS = 0.9
+
+
+def known_entities() -> frozenset[str]:
+    """Every built-in entity type a Detector can be asked for (custom recognizers add their own)."""
+    return CORE_ENTITIES | frozenset(OPTIONAL) | NER_ENTITIES
+
+
+class Detector:
+    """Built once per configuration (at load, off the request path); thread-safe; find() is CPU-bound."""
+
+    def __init__(
+        self,
+        entities: Collection[str],
+        recognizers: Sequence[PiiRecognizerSpec] = (),
+        *,
+        score_threshold: float = 0.5,
+        allow_list: Collection[str] = (),
+        nlp_model: str | None = None,
+    ) -> None:
+        custom: list[Recognizer] = []
+        for spec in recognizers:
+            custom.extend(build_custom(spec))
+        custom_entities = frozenset(spec.entity for spec in recognizers)
+        wanted = frozenset(entities) | custom_entities
+        unknown = wanted - known_entities() - custom_entities
+        if unknown:
+            raise ValueError(
+                f"unknown PII entity type(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known_entities()))}"
+                " (or a custom recognizer's entity)"
+            )
+        ner = (wanted & NER_ENTITIES) - custom_entities
+        if ner and nlp_model is None:
+            raise ValueError(f"{', '.join(sorted(ner))} need(s) an NER model: set pii.nlp_model")
+        built: list[Recognizer] = [cls() for entity, cls in core_recognizers().items() if entity in wanted]
+        built.extend(PresidioPattern(entity) for entity in sorted(wanted & frozenset(OPTIONAL)))
+        if ner and nlp_model is not None:
+            built.append(SpacyNer(nlp_model, ner))
+        built.extend(custom)
+        self._entities = wanted
+        self._windowed = tuple(r for r in built if r.anchor is not None)
+        self._whole = tuple(r for r in built if r.anchor is None)
+        anchors = sorted({r.anchor for r in self._windowed if r.anchor is not None})
+        self._any_anchor = re2.compile("|".join(f"(?:{a})" for a in anchors)) if anchors else None
+        self._anchors = {r: re2.compile(r.anchor) for r in self._windowed if r.anchor is not None}
+        self._threshold = score_threshold
+        self._allow = frozenset(value.strip().casefold() for value in allow_list)
+
+    @property
+    def entities(self) -> frozenset[str]:
+        return self._entities
+
+    def find(self, text: str, entities: Collection[str] | None = None) -> list[Finding]:
+        """Findings for ``entities`` (default: all of self.entities), non-overlapping, sorted by start.
+
+        Cost: ~8 µs per KB of clean text; ~300 µs per KB with a few entities; up to ~2.5 ms per KB for
+        text dense with entities (see the module docstring).
+        Never touches the network; safe to call from several threads at once.
+        """
+        wanted = self._entities if entities is None else frozenset(entities)
+        if not wanted <= self._entities:
+            raise ValueError(f"entity type(s) not configured: {', '.join(sorted(wanted - self._entities))}")
+        hits: list[Finding] = []
+        # One automaton proves most text holds no candidate; only then does each recognizer look for its own.
+        candidates = self._any_anchor is not None and self._any_anchor.search(text) is not None
+        windowed = [r for r in self._windowed if r.entities & wanted] if candidates else []
+        for recognizer in windowed:
+            if not recognizer.yields:
+                for start, end in self._windows(recognizer, text):
+                    hits.extend(self._scored(recognizer, text, start, end))
+        claimed = sorted((hit.start, hit.end) for hit in hits if hit.score >= _CLAIMS)
+        for recognizer in windowed:
+            if recognizer.yields:
+                for start, end in _unclaimed(self._windows(recognizer, text), claimed):
+                    hits.extend(self._scored(recognizer, text, start, end))
+        for recognizer in self._whole:
+            if recognizer.entities & wanted:
+                hits.extend(self._scored(recognizer, text, 0, len(text)))
+        kept = [
+            hit
+            for hit in hits
+            if hit.entity in wanted
+            and hit.score >= self._threshold
+            and text[hit.start : hit.end].strip().casefold() not in self._allow
+        ]
+        return _resolve(kept)
+
+    def _windows(self, recognizer: Recognizer, text: str) -> list[tuple[int, int]]:
+        """Merged spans around each of the recognizer's anchors, as far as it reaches; ends moved to whitespace."""
+        before, after = recognizer.reach
+        windows: list[tuple[int, int]] = []
+        for match in self._anchors[recognizer].finditer(text):
+            start = max(0, match.start() - before)
+            end = min(len(text), match.end() + after)
+            if windows and start <= windows[-1][1]:
+                if end <= windows[-1][1]:
+                    continue
+                start = windows.pop()[0]
+            space = _SPACE.search(text, end, end + _SNAP)
+            end = space.start() if space else min(len(text), end + _SNAP)
+            windows.append((start, end))
+        return windows
+
+    @staticmethod
+    def _scored(recognizer: Recognizer, text: str, start: int, end: int) -> Iterable[Finding]:
+        context = recognizer.context
+        for hit in recognizer.scan(text, start, end):
+            if hit.score < 1.0 and context and has_context(text, hit.start, hit.end, context):
+                boosted = round(min(1.0, max(hit.score + _CONTEXT_BOOST, _CONTEXT_FLOOR)), 2)
+                yield Finding(hit.entity, hit.start, hit.end, boosted)
+            else:
+                yield hit
+
+
+def _unclaimed(windows: list[tuple[int, int]], claimed: list[tuple[int, int]]) -> Iterable[tuple[int, int]]:
+    """The parts of ``windows`` outside every ``claimed`` span (both sorted)."""
+    for start, end in windows:
+        for claim_start, claim_end in claimed:
+            if claim_end <= start or claim_start >= end:
+                continue
+            if claim_start > start:
+                yield start, claim_start
+            start = max(start, claim_end)
+        if start < end:
+            yield start, end
+
+
+def _resolve(hits: list[Finding]) -> list[Finding]:
+    """Non-overlapping findings: the highest score wins, then the longer span, then the earlier one."""
+    if len(hits) < 2:
+        return hits
+    chosen: list[Finding] = []
+    for hit in sorted(hits, key=lambda h: (-h.score, h.start - h.end, h.start)):
+        if all(hit.end <= other.start or hit.start >= other.end for other in chosen):
+            chosen.append(hit)
+    return sorted(chosen, key=lambda h: h.start)
