@@ -68,7 +68,13 @@ def build_runtime(
     budget = Budget(config, store)
     stages: list[Stage] = [
         # Outermost: sees every outcome. Metrics know this config's tools, so callers cannot mint labels.
-        Audit(audit, config.version, metrics.for_tools(config.tools) if metrics is not None else None),
+        Audit(
+            audit,
+            config.version,
+            metrics.for_tools(config.tools) if metrics is not None else None,
+            # Records name only declared argument keys: an undeclared key is the caller's text, maybe personal data.
+            {name: frozenset(spec.input_schema.get("properties", {})) for name, spec in config.tools.items()},
+        ),
         # Right inside audit, before anything is decided: every call spends, known tool or not, allowed or
         # not, so a loop of refused calls is throttled like any other, and each refusal still has its record.
         budget,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import operator
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -56,6 +56,8 @@ EVENTS: tuple[EventName, ...] = (
 _NOTE_FIELDS = ("backend_status", "attempts", "backend_us", "breaker", "concurrency", "rule", "pii", "arguments")
 #: Bounds on what a caller controls, so one record stays small whatever it sends.
 _MAX_TOOL, _MAX_KEY, _MAX_KEYS, _MAX_NOTE = 128, 64, 50, 200
+#: What an argument key the tool's input schema does not declare is recorded as.
+UNDECLARED_KEY = "<undeclared>"
 
 
 def _now() -> str:
@@ -147,8 +149,13 @@ class AuditRecord:
         config_version: str,
         latency_us: int,
         notes: Mapping[str, Any],
+        declared: Collection[str] = (),
     ) -> AuditRecord:
-        """A ``tools/call`` record: the principal, the tool, the argument keys and digest, the decision."""
+        """A ``tools/call`` record: the principal, the tool, the argument keys and digest, the decision.
+
+        Only keys the tool's input schema ``declared`` are named: any other key is the caller's text (it
+        could be an email address), so it stands as ``UNDECLARED_KEY``, which keeps the count.
+        """
         known = {name: notes[name] for name in _NOTE_FIELDS if name in notes}
         others = {str(name)[:_MAX_KEY]: _scalar(value) for name, value in notes.items() if name not in known}
         pii = known.get("pii")
@@ -159,7 +166,9 @@ class AuditRecord:
             method="tools/call",
             **_who(principal),
             tool=tool[:_MAX_TOOL],
-            arg_keys=tuple(sorted(str(key)[:_MAX_KEY] for key in arguments)[:_MAX_KEYS]),
+            arg_keys=tuple(
+                sorted(str(key)[:_MAX_KEY] if key in declared else UNDECLARED_KEY for key in arguments)[:_MAX_KEYS]
+            ),
             args_digest=args_digest,
             decision=decision,
             reason=reason,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from gateway.audit import AuditRecord, AuditWriter
@@ -22,10 +22,18 @@ from gateway.pipeline import Handler, ToolCall, ToolResult
 
 
 class Audit:
-    def __init__(self, writer: AuditWriter, config_version: str, metrics: CallMetrics | None = None) -> None:
+    def __init__(
+        self,
+        writer: AuditWriter,
+        config_version: str,
+        metrics: CallMetrics | None = None,
+        declared: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self._writer = writer
         self._config_version = config_version
         self._metrics = metrics
+        #: Per tool, the argument names its input schema declares: the only keys a record names.
+        self._declared = declared or {}
 
     async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult:
         started = time.perf_counter()
@@ -55,6 +63,7 @@ class Audit:
             principal=call.principal,
             tool=call.tool_name,
             arguments=call.arguments,
+            declared=self._declared.get(call.tool_name, frozenset()),
             args_digest=self._writer.digest(call.arguments),
             decision=decision,
             reason=reason,

@@ -133,11 +133,6 @@ def test_no_canary_appears_in_audit_logs_metrics_or_errors(
     assert str(CARD_NUMBER) not in places["audit"] + places["responses"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the audit stage records top-level argument keys as sent (arg_keys), before scrubbing; "
-    "a key that is personal data reaches the audit file (gateway/stages/audit.py, the lead's)",
-)
 def test_no_canary_appears_in_the_audit_file_as_a_top_level_argument_key(canary_gateway: RunningGateway) -> None:
     canary_gateway.rpc("tools/call", {"name": "t.inbound", "arguments": {CANARIES["EMAIL_ADDRESS"]: 1}})
     audit = "\n".join(path.read_text() for path in sorted(canary_gateway.audit_dir.glob("*.jsonl")))

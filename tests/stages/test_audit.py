@@ -90,6 +90,9 @@ def test_records_hold_argument_keys_but_never_values(audited: RunningGateway) ->
     assert "C1001" not in raw
     (denied,) = [r for r in calls(audited) if r["request_id"] == "denied"]
     assert denied["arg_keys"] == ["amount", "currency", "customer_id", "reason"]
+    # A key no input schema declares is the caller's text (it could be personal data): counted, never named.
+    (unknown,) = [r for r in audited.audit_records() if r["request_id"] == "unknown-tool"]
+    assert unknown["arg_keys"] == ["<undeclared>"]
 
 
 def test_refused_calls_carry_their_error_code(audited: RunningGateway) -> None:
