@@ -12,12 +12,12 @@ from typing import Any
 import casbin
 import pytest
 
-from gateway.auth import Principal
 from gateway.config import ConfigError, load_config
 from gateway.policy import PolicyEngine
 from gateway.policy.arguments import Arguments, ArgumentsUnknown, MissingArgument, names_read
 from gateway.policy.rules import LinesAdapter, read_policy
 from tests.conftest import REPO_ROOT, GatewayFactory
+from tests.policy.conftest import engine, principal
 from tests.policy_gen import write_policy
 
 TOOLS = sorted(load_config(REPO_ROOT, env={}).tools)
@@ -44,15 +44,6 @@ def config_copy(tmp_path: Path) -> Path:
     shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
     shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
     return tmp_path
-
-
-def principal(subject: str, *roles: str, tenant: str = "acme") -> Principal:
-    return Principal(subject=subject, tenant=tenant, roles=roles, method="api_key")
-
-
-def engine(config_dir: Path = REPO_ROOT, **options: Any) -> PolicyEngine:
-    config = load_config(config_dir, env={})
-    return PolicyEngine(config, **options)
 
 
 def with_policy(config_dir: Path, *lines: str) -> Path:

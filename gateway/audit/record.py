@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from gateway.auth import Principal
 
@@ -41,16 +41,7 @@ EventName = Literal[
     "approval/executed",
     "audit/checkpoint",
 ]
-EVENTS: tuple[EventName, ...] = (
-    "tools/call",
-    "tools/list",
-    "request/refused",
-    "config/reload",
-    "approval/requested",
-    "approval/decided",
-    "approval/executed",
-    "audit/checkpoint",
-)
+EVENTS: tuple[EventName, ...] = get_args(EventName)
 
 #: ``call.notes`` keys that become fields of their own; any other note goes under ``notes``.
 _NOTE_FIELDS = ("backend_status", "attempts", "backend_us", "breaker", "concurrency", "rule", "pii", "arguments")
