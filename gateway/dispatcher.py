@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,11 +11,17 @@ from gateway import __version__
 from gateway.auth import Principal
 from gateway.errors import InvalidParams, MethodNotFound, SchemaInvalid
 from gateway.jsonrpc import Params, Request
-from gateway.pipeline import ToolCall, ToolResult
+from gateway.pipeline import CallMeta, ToolCall, ToolResult
 from gateway.runtime import RuntimeHolder
 
 #: MCP protocol versions callgate speaks, newest first.
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18")
+
+#: The ``_meta`` keys callgate reads on tools/call; neither is ever passed to a backend.
+CONVERSATION_META = "callgate/conversation_id"
+APPROVAL_META = "callgate/approval_id"
+#: Both are opaque ids that land on audit records, so they are held to a short, log-safe alphabet.
+_META_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,10 @@ class RequestContext:
     principal: Principal
     request_id: str
     transport: str
+    #: The MCP session the request came in on, once it is checked.
+    session_id: str | None = None
+    #: The connection's peer address.
+    source: str | None = None
 
 
 Method = Callable[[Params, RequestContext], Awaitable[Any]]
@@ -81,13 +92,20 @@ class Dispatcher:
     async def call_tool(self, params: Params, context: RequestContext) -> dict[str, Any]:
         # Malformed params still go through the pipeline, so that the refusal is audited like any other.
         name, arguments, problem = _call_parts(params)
+        conversation_id, approval_id, meta_problem = _meta_parts(params)
         call = ToolCall(
             request_id=context.request_id,
             principal=context.principal,
             tool_name=name,
             arguments=arguments,
             transport=context.transport,
-            params_error=problem,
+            params_error=problem or meta_problem,
+            meta=CallMeta(
+                session_id=context.session_id,
+                source=context.source,
+                conversation_id=conversation_id,
+                approval_id=approval_id,
+            ),
         )
         try:
             result = await self._holder.current.call_tool(call)
@@ -111,6 +129,23 @@ def _call_parts(params: Params) -> tuple[str, dict[str, Any], str | None]:
     if not isinstance(arguments, dict):
         return name, {}, "tools/call arguments must be an object"
     return name, arguments, None
+
+
+def _meta_parts(params: Params) -> tuple[str | None, str | None, str | None]:
+    """The conversation and approval ids of ``params["_meta"]``, and what is wrong with them, if anything."""
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if meta is None:
+        return None, None, None
+    if not isinstance(meta, dict):
+        return None, None, "tools/call _meta must be an object"
+    found: list[str | None] = []
+    for key in (CONVERSATION_META, APPROVAL_META):
+        value = meta.get(key)
+        if value is not None and not (isinstance(value, str) and _META_ID.fullmatch(value)):
+            # The message names the key, never the value: it is the caller's text.
+            return None, None, f"_meta {key} must be 1-128 characters of A-Z a-z 0-9 . _ : -"
+        found.append(value)
+    return found[0], found[1], None
 
 
 def _schema_error_result(exc: SchemaInvalid) -> ToolResult:

@@ -31,6 +31,7 @@ from gateway.transport import (
     authenticate,
     error_response,
     json_response,
+    peer_of,
     read_json,
     request_id_of,
 )
@@ -78,16 +79,18 @@ class McpEndpoint:
         rpc = parse_request(message)
         if not rpc.is_notification and rpc.id is None:
             raise InvalidRequest("MCP request ids must not be null")
-        context = RequestContext(principal=principal, request_id=request_id_of(request), transport="mcp")
+        source = peer_of(request)
         if rpc.method == "initialize" and not rpc.is_notification:
+            context = RequestContext(principal, request_id_of(request), "mcp", source=source)
             return await self._initialize(rpc, context)
         if rpc.method not in self._dispatcher.methods and not rpc.is_notification:
             # Answered before the session check, so a client probing for newer
             # methods (such as server/discover) learns cleanly that there are none.
             return json_response(failure(rpc.id, MethodNotFound()))
-        await self._session_for(request, principal)
+        session = await self._session_for(request, principal)
         if rpc.is_notification:
             return Response(status_code=202)
+        context = RequestContext(principal, request_id_of(request), "mcp", session_id=session.id, source=source)
         return answer_response(await answer(message, lambda r: self._dispatcher(r, context)))
 
     async def _initialize(self, rpc: RpcRequest, context: RequestContext) -> Response:

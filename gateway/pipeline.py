@@ -22,6 +22,26 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
+class CallMeta:
+    """What a call carries besides its tool and arguments: where it came from and what it refers to.
+
+    None of it ever reaches a backend; the audit record reads it, the approval stage reads ``approval_id``.
+    """
+
+    #: The MCP session the call came in on (``None`` on /rpc and on stateless MCP).
+    session_id: str | None = None
+    #: The peer address of the connection, as the server saw it.
+    source: str | None = None
+    #: ``_meta["callgate/conversation_id"]``: links one agent task's calls on the audit trail.
+    conversation_id: str | None = None
+    #: ``_meta["callgate/approval_id"]``: the approval a repeated call claims.
+    approval_id: str | None = None
+
+
+NO_META = CallMeta()
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     """One ``tools/call`` request on its way to a backend."""
 
@@ -36,6 +56,7 @@ class ToolCall:
     tool: Tool | None = None
     #: Facts stages note for the audit record (backend status, findings); never argument values.
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
+    meta: CallMeta = NO_META
 
     def with_tool(self, tool: Tool) -> ToolCall:
         """This call, resolved to ``tool``; built directly because dataclasses.replace is slow on a hot path."""
@@ -48,6 +69,21 @@ class ToolCall:
             self.params_error,
             tool,
             self.notes,
+            self.meta,
+        )
+
+    def with_arguments(self, arguments: dict[str, Any]) -> ToolCall:
+        """This call with ``arguments`` in place of its own; the notes are the same dict, which audit reads."""
+        return ToolCall(
+            self.request_id,
+            self.principal,
+            self.tool_name,
+            arguments,
+            self.transport,
+            self.params_error,
+            self.tool,
+            self.notes,
+            self.meta,
         )
 
 

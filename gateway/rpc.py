@@ -9,7 +9,16 @@ from gateway.errors import GatewayError
 from gateway.jsonrpc import Request as RpcRequest
 from gateway.jsonrpc import answer, answer_batch
 from gateway.runtime import RuntimeHolder
-from gateway.transport import Request, Response, answer_response, authenticate, error_response, read_json, request_id_of
+from gateway.transport import (
+    Request,
+    Response,
+    answer_response,
+    authenticate,
+    error_response,
+    peer_of,
+    read_json,
+    request_id_of,
+)
 
 
 class RpcEndpoint:
@@ -24,7 +33,7 @@ class RpcEndpoint:
             payload = await read_json(request, runtime)
         except GatewayError as exc:
             return error_response(exc)
-        context = RequestContext(principal=principal, request_id=request_id_of(request), transport="rpc")
+        context = RequestContext(principal, request_id_of(request), "rpc", source=peer_of(request))
 
         async def call(message: RpcRequest) -> Any:
             return await self._dispatcher(message, context)

@@ -243,3 +243,9 @@ def error_response(error: GatewayError, request_id: Any = None, headers: dict[st
 
 def request_id_of(request: Request) -> str:
     return request.request_id
+
+
+def peer_of(request: Request) -> str | None:
+    """The connection's peer address for audit records; ``None`` when the server did not say."""
+    source = request.source
+    return None if source == "-" else source

@@ -51,16 +51,7 @@ class Scrub:
             self._note(call, "arguments", tally)
             seen = tally.clean  # what the backend got and may echo back need not be scanned twice
             if arguments is not call.arguments:
-                call = ToolCall(
-                    call.request_id,
-                    principal,
-                    call.tool_name,
-                    arguments,
-                    call.transport,
-                    call.params_error,
-                    call.tool,
-                    call.notes,  # the same dict: the audit stage reads it
-                )
+                call = call.with_arguments(arguments)
         result = await call_next(call)
         plan = self._rules.plan(call.tool_name, principal.roles, "result")
         if not plan.active:
