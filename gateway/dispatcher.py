@@ -33,6 +33,8 @@ class RequestContext:
     session_id: str | None = None
     #: The connection's peer address.
     source: str | None = None
+    #: The MCP protocol revision in use (``None`` on /rpc).
+    protocol_version: str | None = None
 
 
 Method = Callable[[Params, RequestContext], Awaitable[Any]]
@@ -103,6 +105,7 @@ class Dispatcher:
             meta=CallMeta(
                 session_id=context.session_id,
                 source=context.source,
+                protocol_version=context.protocol_version,
                 conversation_id=conversation_id,
                 approval_id=approval_id,
             ),

@@ -90,7 +90,14 @@ class McpEndpoint:
         session = await self._session_for(request, principal)
         if rpc.is_notification:
             return Response(status_code=202)
-        context = RequestContext(principal, request_id_of(request), "mcp", session_id=session.id, source=source)
+        context = RequestContext(
+            principal,
+            request_id_of(request),
+            "mcp",
+            session_id=session.id,
+            source=source,
+            protocol_version=session.protocol_version,
+        )
         return answer_response(await answer(message, lambda r: self._dispatcher(r, context)))
 
     async def _initialize(self, rpc: RpcRequest, context: RequestContext) -> Response:

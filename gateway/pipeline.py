@@ -32,6 +32,8 @@ class CallMeta:
     session_id: str | None = None
     #: The peer address of the connection, as the server saw it.
     source: str | None = None
+    #: The MCP protocol revision the call was made in (``None`` on /rpc).
+    protocol_version: str | None = None
     #: ``_meta["callgate/conversation_id"]``: links one agent task's calls on the audit trail.
     conversation_id: str | None = None
     #: ``_meta["callgate/approval_id"]``: the approval a repeated call claims.
