@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -16,9 +17,9 @@ from typing import Any
 
 from bench.launch import Context
 from bench.load import pick_generator
-from bench.processes import REPO_ROOT, BenchError, Cores, machine_steal_seconds, pinned_to, python
+from bench.processes import REPO_ROOT, BenchError, Cores, fdatasync_p50_ms, machine_steal_seconds, pinned_to, python
 from bench.report import RunInfo, render
-from bench.runner import ScenarioResult, Settings, run_scenario
+from bench.runner import Running, ScenarioResult, Settings, finish_scenario, measure_round, start_scenario
 from bench.scenarios import registered, select
 from gateway.demo.keys import read_demo_keys
 
@@ -29,7 +30,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Measure B1, P, G (and any registered scenario) and the stage costs; write bench/results.md.",
     )
     names = ",".join(s.name for s in registered())
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement (default 5)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; each ratio is the median of its rounds (default 3)"
+    )
     parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up before each (default 1-2)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--scenarios", default=None, help=f"comma-separated subset of {names}")
@@ -40,8 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results.md", help="the report file")
     options = parser.parse_args(argv)
-    if options.duration < 1 or options.connections < 1:
-        parser.error("--duration and --connections must be at least 1")
+    if options.duration < 1 or options.connections < 1 or options.rounds < 1:
+        parser.error("--duration, --rounds and --connections must be at least 1")
     if options.warmup is None:
         options.warmup = 2 if options.duration >= 6 else 1
     return options
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = select(options.scenarios.split(",") if options.scenarios else None)
         settings = Settings(
             duration_s=options.duration,
+            rounds=options.rounds,
             warmup_s=options.warmup,
             connections=options.connections,
             generator=pick_generator(options.load_generator),
@@ -89,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {cores.others})  # keep the harness itself off the server core
     steal_before, started = machine_steal_seconds(), time.monotonic()
     results: list[ScenarioResult] = []
+    fsync_p50_ms = float("nan")
     skipped: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp, contextlib.ExitStack() as stack:
         context = Context(REPO_ROOT, Path(tmp), cores, read_demo_keys(REPO_ROOT))
         try:
+            running: list[Running] = []
             for scenario in scenarios:
                 why = scenario.unavailable()
                 if why is not None:
@@ -100,13 +107,18 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"bench: {scenario.name} skipped: {why}", file=sys.stderr)
                     continue
                 print(f"bench: {scenario.name}: {scenario.description}", file=sys.stderr)
-                result = run_scenario(scenario, context, settings)
-                results.append(result)
-                print(
-                    f"bench: {scenario.name}: {result.loaded.load.rps:,.0f} req/s at {settings.connections} "
-                    f"connections, p50 {result.single.load.p50_ms:.2f} ms at 1",
-                    file=sys.stderr,
-                )
+                running.append(start_scenario(scenario, context, stack))
+            for number in range(1, settings.rounds + 1):
+                for each in running:
+                    measured = measure_round(each, context, settings)
+                    print(
+                        f"bench: round {number}/{settings.rounds} {each.scenario.name}: "
+                        f"{measured.loaded.load.rps:,.0f} req/s at {settings.connections} connections, "
+                        f"p50 {measured.single.load.p50_ms:.2f} ms at 1",
+                        file=sys.stderr,
+                    )
+            results = [finish_scenario(each) for each in running]
+            fsync_p50_ms = fdatasync_p50_ms(Path(tmp))
             costs = None
             if not options.no_stages:
                 print("bench: stage costs", file=sys.stderr)
@@ -119,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         cpu_time = (time.monotonic() - started) * (os.cpu_count() or 1)
         steal = (machine_steal_seconds() - steal_before) / cpu_time if cpu_time else 0.0
-        report = render(results, costs, RunInfo(settings, cores.describe(), Path(tmp), skipped, steal))
+        report = render(results, costs, RunInfo(settings, cores.describe(), Path(tmp), skipped, steal, fsync_p50_ms))
     print(report)
     options.output.write_text(report)
     print(f"bench: report written to {options.output}", file=sys.stderr)
-    failed = [r.scenario.name for r in results if r.loaded.load.failures or r.single.load.failures]
+    failed = [
+        r.scenario.name for r in results if any(x.loaded.load.failures or x.single.load.failures for x in r.rounds)
+    ]
     if failed:
         print(
             f"bench: FAILED: wrong answers under load in {', '.join(failed)}; see the failures column", file=sys.stderr

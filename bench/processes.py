@@ -201,3 +201,24 @@ def python() -> str:
 def venv_script(name: str) -> str:
     """A console script installed next to the interpreter, e.g. ``callgate``."""
     return str(Path(sys.executable).parent / name)
+
+
+def fdatasync_p50_ms(directory: Path, samples: int = 200) -> float:
+    """The disk's own price of durability: the median time of appending one audit-sized line and fdatasync.
+
+    Measured in the same run as the scenarios, where the audit segments live, because with
+    ``audit.durability: fsync`` no answer can come sooner than this.
+    """
+    line = b"x" * 700 + b"\n"
+    timings: list[float] = []
+    fd = os.open(directory / "fdatasync-probe", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(samples):
+            started = time.perf_counter()
+            os.write(fd, line)
+            os.fdatasync(fd)
+            timings.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+    timings.sort()
+    return 1000 * timings[len(timings) // 2]

@@ -1,9 +1,14 @@
-"""Run one scenario: start it, check it answers correctly, warm it up, measure, check again, stop it."""
+"""Run the scenarios in interleaved rounds: start them all, check each answers correctly, then measure
+P, G, G_redis, ... once each per round, so a slow minute on a shared machine hits every scenario alike,
+check the answers again, and stop them all."""
 
 from __future__ import annotations
 
+import contextlib
 import resource
-from dataclasses import dataclass
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -19,6 +24,7 @@ from bench.scenarios import Scenario, Target
 class Settings:
     duration_s: int
     warmup_s: int
+    rounds: int
     connections: int
     generator: str
     profile_dir: Path | None = None
@@ -47,13 +53,40 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Round:
+    """One round's two measurements of a scenario."""
+
+    loaded: Measurement  # at ``Settings.connections``
+    single: Measurement  # at one connection: latency without queueing
+
+
+def median_of(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+@dataclass(frozen=True)
 class ScenarioResult:
     scenario: Scenario
     under_test: str  # the name of the server under test
-    loaded: Measurement  # at ``Settings.connections``
-    single: Measurement  # at one connection: latency without queueing
+    #: In the order measured; every scenario has one per round, interleaved with the others'.
+    rounds: list[Round]
     peak_rss_mb: dict[str, float | None]  # server name -> VmHWM over the scenario's life
-    hot_spots: str | None = None  # py-spy summary, with --profile
+    hot_spots: str | None = None  # py-spy summary of the first round, with --profile
+
+    @property
+    def loaded(self) -> Measurement:
+        """The round of median throughput at full load."""
+        return _median_round([r.loaded for r in self.rounds], lambda m: m.load.rps)
+
+    @property
+    def single(self) -> Measurement:
+        """The round of median p50 at one connection."""
+        return _median_round([r.single for r in self.rounds], lambda m: m.load.p50_ms)
+
+
+def _median_round(measurements: list[Measurement], key: Callable[[Measurement], float]) -> Measurement:
+    ordered = sorted(measurements, key=key)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def verify(target: Target, when: str) -> None:
@@ -88,18 +121,45 @@ def measure(
     return Measurement(load, target.server.cpu_seconds() - server_before, max(0.0, foreign))
 
 
-def run_scenario(scenario: Scenario, context: Context, settings: Settings) -> ScenarioResult:
+@dataclass
+class Running:
+    """A scenario whose servers are up, and the rounds measured so far."""
+
+    scenario: Scenario
+    launch: Launcher
+    target: Target
+    rounds: list[Round] = field(default_factory=list)
+    hot_spots: str | None = None
+
+
+def start_scenario(scenario: Scenario, context: Context, stack: contextlib.ExitStack) -> Running:
+    """Start ``scenario``'s servers (stopped when ``stack`` closes) and check that they answer correctly."""
+    launch = stack.enter_context(Launcher(context, scenario.name))
+    target = scenario.start(launch)
+    verify(target, "before the load")
+    return Running(scenario, launch, target)
+
+
+def measure_round(running: Running, context: Context, settings: Settings) -> Round:
+    """One round of ``running``: full load, then one connection; the first round is profiled with --profile."""
     others = context.cores.others
-    with Launcher(context, scenario.name) as launch:
-        target = scenario.start(launch)
-        verify(target, "before the load")
-        profiler = Profiler(settings.profile_dir, scenario.name) if settings.profile_dir else None
-        if profiler is not None:
-            # Starts with the warm-up; py-spy samples for warm-up plus measurement.
-            profiler.start(target.server.pid, settings.warmup_s + settings.duration_s, others)
-        loaded = measure(target, launch.servers, settings, settings.connections, others)
-        hot_spots = profiler.finish() if profiler is not None else None
-        single = measure(target, launch.servers, settings, 1, others)
-        verify(target, "after the load")
-        memory = {server.name: server.read_peak_rss_mb() for server in launch.servers}
-    return ScenarioResult(scenario, target.server.name, loaded, single, memory, hot_spots)
+    target, servers = running.target, running.launch.servers
+    profiler = None
+    if settings.profile_dir is not None and not running.rounds:
+        profiler = Profiler(settings.profile_dir, running.scenario.name)
+        # Starts with the warm-up; py-spy samples for warm-up plus measurement.
+        profiler.start(target.server.pid, settings.warmup_s + settings.duration_s, others)
+    loaded = measure(target, servers, settings, settings.connections, others)
+    if profiler is not None:
+        running.hot_spots = profiler.finish()
+    single = measure(target, servers, settings, 1, others)
+    measured = Round(loaded, single)
+    running.rounds.append(measured)
+    return measured
+
+
+def finish_scenario(running: Running) -> ScenarioResult:
+    """Check the answers once more and read the peak memory; the servers stop with the stack."""
+    verify(running.target, "after the load")
+    memory = {server.name: server.read_peak_rss_mb() for server in running.launch.servers}
+    return ScenarioResult(running.scenario, running.target.server.name, list(running.rounds), memory, running.hot_spots)
