@@ -75,13 +75,16 @@ class AdminEndpoints:
         return json_response({"config_version": runtime.config.version, **decision.to_dict()})
 
     async def export_audit(self, request: Request) -> Response:
-        """``GET /admin/audit/export?format=jsonl|csv|ocsf|cef&since=&until=&subject=&tenant=&tool=&decision=``.
+        """``GET /admin/audit/export?format=jsonl|csv|ocsf|cef&since=&until=&subject=&tenant=&tool=&decision=
+        &conversation=``.
 
         The same records ``callgate audit export`` writes, streamed: the files are read a block at a
-        time off the event loop, so a trail of millions of records costs constant memory.
+        time off the event loop, so a trail of millions of records costs constant memory. Reading the
+        trail is an administrative act: an ``audit/export`` record (who, which format and filters) is
+        written before the first line is sent, and the export is refused when it cannot be.
         """
         try:
-            await self._admin(request, "audit.export")
+            principal = await self._admin(request, "audit.export")
             query = parse_qs(request.scope.get("query_string", b"").decode("latin-1"))
             values = {name: query[name][-1] for name in _EXPORT_PARAMS if query.get(name)}
             format = values.pop("format", "jsonl")
@@ -93,6 +96,15 @@ class AdminEndpoints:
                         values[name] = instant(values[name])
             except ValueError:
                 raise InvalidParams("since and until must be ISO 8601 times") from None
+            record = AuditRecord.audit_export(
+                request_id=request.request_id,
+                source=request.source,
+                principal=principal,
+                format=format,
+                filters=values,
+                config_version=self._holder.current.config.version,
+            )
+            await self._audit.write(record)
         except GatewayError as exc:
             return _refusal(exc)
         lines = export(self._audit.directory, format, Filters(**values))
@@ -124,7 +136,7 @@ class AdminEndpoints:
             log.error("the audit record of a refused admin request could not be written")
 
 
-_EXPORT_PARAMS = ("format", "since", "until", "subject", "tenant", "tool", "decision")
+_EXPORT_PARAMS = ("format", "since", "until", "subject", "tenant", "tool", "decision", "conversation")
 #: Lines handed from the reading thread to the event loop at a time.
 _EXPORT_BATCH = 512
 

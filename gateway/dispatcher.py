@@ -9,13 +9,20 @@ from typing import Any
 
 from gateway import __version__
 from gateway.auth import Principal
-from gateway.errors import InvalidParams, MethodNotFound, SchemaInvalid
+from gateway.errors import InvalidParams, MethodNotFound, SchemaInvalid, UnknownMethod
 from gateway.jsonrpc import Params, Request
 from gateway.pipeline import CallMeta, ToolCall, ToolResult
 from gateway.runtime import RuntimeHolder
 
-#: MCP protocol versions callgate speaks, newest first.
+#: MCP protocol versions callgate speaks with the initialize handshake and sessions, newest first.
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18")
+#: MCP protocol versions callgate speaks statelessly, each request carrying its own ``_meta``.
+STATELESS_VERSIONS = ("2026-07-28",)
+#: Every version callgate speaks, newest first: what server/discover and -32022 list.
+SUPPORTED_VERSIONS = (*STATELESS_VERSIONS, *PROTOCOL_VERSIONS)
+
+SERVER_INFO = {"name": "callgate", "title": "callgate tool gateway", "version": __version__}
+INSTRUCTIONS = "Tools are served by callgate; every call is checked against policy and audited."
 
 #: The ``_meta`` keys callgate reads on tools/call; neither is ever passed to a backend.
 CONVERSATION_META = "callgate/conversation_id"
@@ -51,11 +58,22 @@ class Dispatcher:
             "tools/list": self._spending(self.list_tools),
             "tools/call": self.call_tool,  # spends in its pipeline (the budget stage), inside audit
         }
+        # MCP 2026-07-28 has no handshake and no ping; server/discover takes their place. The other two are
+        # looked up in `methods` when called, so whatever wraps them there (the audit of listings) holds here too.
+        self.stateless_methods = frozenset({"server/discover", "tools/list", "tools/call"})
+        self._discover = self._spending(self.discover)
 
     async def __call__(self, request: Request, context: RequestContext) -> Any:
         method = self.methods.get(request.method)
         if method is None:
             raise MethodNotFound()
+        return await method(request.params, context)
+
+    async def stateless(self, request: Request, context: RequestContext) -> Any:
+        """``request`` as MCP 2026-07-28 defines its methods; an unknown or removed one is UnknownMethod (404)."""
+        if request.method not in self.stateless_methods:
+            raise UnknownMethod()
+        method = self._discover if request.method == "server/discover" else self.methods[request.method]
         return await method(request.params, context)
 
     def _spending(self, method: Method) -> Method:
@@ -76,8 +94,18 @@ class Dispatcher:
         return {
             "protocolVersion": asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0],
             "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": "callgate", "title": "callgate tool gateway", "version": __version__},
-            "instructions": "Tools are served by callgate; every call is checked against policy and audited.",
+            "serverInfo": SERVER_INFO,
+            "instructions": INSTRUCTIONS,
+        }
+
+    async def discover(self, params: Params, context: RequestContext) -> dict[str, Any]:
+        """MCP 2026-07-28 ``server/discover``: the same for every caller, so any cache may keep it an hour."""
+        return {
+            "supportedVersions": list(SUPPORTED_VERSIONS),
+            "capabilities": {"tools": {}},
+            "instructions": INSTRUCTIONS,
+            "ttlMs": 3_600_000,
+            "cacheScope": "public",
         }
 
     async def ping(self, params: Params, context: RequestContext) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 Each passes non-HTTP scopes through untouched and refuses early, before any
 body is parsed, with a JSON-RPC error body so that every client can read it.
+Given a :class:`~gateway.audit.refusals.RefusalLog`, each refusal also leaves
+one ``request/refused`` record (rate-limited per source address), written
+before the answer is sent, as every record is.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.audit.refusals import RefusalLog, endpoint_of
 from gateway.errors import GatewayError, InternalError, PayloadTooLarge, SiteNotAllowed, error_object
 from gateway.jsonrpc import encode
 
@@ -24,6 +28,11 @@ _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
 #: The names a client uses for a server on loopback, as they appear in a Host header (ports aside).
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def valid_request_id(given: bytes | None) -> str | None:
+    """``given`` as a request id when it is a sane one (1-64 of ``A-Z a-z 0-9 . _ : -``), else None."""
+    return given.decode() if given is not None and _REQUEST_ID.match(given) else None
 
 
 def is_loopback(host: str) -> bool:
@@ -72,6 +81,20 @@ async def send_error(send: Send, status: int, error: GatewayError, headers: Iter
     await send({"type": "http.response.body", "body": body})
 
 
+async def audit_refusal(refusals: RefusalLog | None, scope: Scope, error: GatewayError, detail: str) -> None:
+    """One ``request/refused`` record for an edge refusal of the request ``scope`` describes (never raises)."""
+    if refusals is None:
+        return
+    client = scope.get("client")
+    await refusals.record(
+        error,
+        source=str(client[0]) if client else "-",
+        endpoint=endpoint_of(scope.get("path", "")),
+        request_id=str(scope.get("state", {}).get("request_id", "-")),
+        detail=detail,
+    )
+
+
 class RequestId:
     """Takes a sane ``X-Request-Id`` from the caller or makes one; echoes it on the response."""
 
@@ -87,10 +110,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        if given is not None and _REQUEST_ID.match(given):
-            request_id = given.decode()
-        else:
-            request_id = f"{self._prefix}{next(self._counter):08x}"
+        request_id = valid_request_id(given) or f"{self._prefix}{next(self._counter):08x}"
         scope.setdefault("state", {})["request_id"] = request_id
         encoded = request_id.encode()
 
@@ -109,9 +129,10 @@ class BodyLimit:
     endpoint reading it answers with that refusal (or, failing that, :class:`LastResort` does).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, refusals: RefusalLog | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,7 +142,9 @@ class BodyLimit:
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_bytes:
                 # Closing spares the server the body still on its way (at whatever pace its sender likes).
-                await send_error(send, 413, self._error(), headers=[(b"connection", b"close")])
+                error = self._error()
+                await audit_refusal(self.refusals, scope, error, "body.too_large")
+                await send_error(send, 413, error, headers=[(b"connection", b"close")])
                 return
             # The server delivers exactly the declared length, so there is nothing left to count.
             await self.app(scope, receive, send)
@@ -152,8 +175,9 @@ class HostCheck:
     subdomains of a name, or ``*`` for any. A request without a Host header is refused unless ``*``.
     """
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed: Iterable[str], refusals: RefusalLog | None = None) -> None:
         self.app = app
+        self.refusals = refusals
         names = {name.lower().removesuffix(".") for name in allowed}
         self.any = "*" in names
         self.suffixes = tuple(name[1:] for name in names if name.startswith("*."))
@@ -169,7 +193,9 @@ class HostCheck:
         if scope["type"] == "http":
             host = next((v for k, v in scope["headers"] if k == b"host"), None)
             if not self.allows(host):
-                await send_error(send, 403, SiteNotAllowed())
+                error = SiteNotAllowed()
+                await audit_refusal(self.refusals, scope, error, "host.not_allowed")
+                await send_error(send, 403, error)
                 return
         await self.app(scope, receive, send)
 
@@ -189,8 +215,10 @@ class OriginCheck:
         allowed: Iterable[str],
         allow_loopback: bool = False,
         paths: tuple[str, ...] = ("/mcp", "/rpc", "/admin"),
+        refusals: RefusalLog | None = None,
     ) -> None:
         self.app = app
+        self.refusals = refusals
         self.allowed = {origin.rstrip("/").lower().encode() for origin in allowed}
         self.allow_loopback = allow_loopback
         self.paths = paths
@@ -208,7 +236,9 @@ class OriginCheck:
         if scope["type"] == "http" and scope["path"].startswith(self.paths):
             origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
             if origin is not None and not self.allows(origin):
-                await send_error(send, 403, SiteNotAllowed("Origin not allowed"))
+                error = SiteNotAllowed("Origin not allowed")
+                await audit_refusal(self.refusals, scope, error, "origin.not_allowed")
+                await send_error(send, 403, error)
                 return
         await self.app(scope, receive, send)
 

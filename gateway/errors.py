@@ -15,15 +15,27 @@ metrics and logs) and the HTTP status of a response that carries it alone.
     │   │   ├── HeadersTooLarge    -32600 protocol.invalid_request (HTTP 431)
     │   │   └── SiteNotAllowed     -32600 protocol.invalid_request (HTTP 403)
     │   ├── MethodNotFound         -32601 protocol.method_not_found
-    │   └── InvalidParams          -32602 protocol.invalid_params
-    │       └── SchemaInvalid      -32602 schema.invalid
+    │   │   └── UnknownMethod      -32601 protocol.method_not_found (HTTP 404, MCP 2026-07-28)
+    │   ├── InvalidParams          -32602 protocol.invalid_params
+    │   │   ├── SchemaInvalid      -32602 schema.invalid
+    │   │   └── InvalidMeta        -32602 protocol.invalid_params (HTTP 400, MCP 2026-07-28)
+    │   ├── HeaderMismatch         -32020 protocol.header_mismatch (HTTP 400, MCP 2026-07-28)
+    │   └── UnsupportedVersion     -32022 protocol.unsupported_version (HTTP 400, MCP 2026-07-28)
     ├── Unauthenticated            -31401 auth.unauthenticated   (HTTP 401)
     ├── PolicyDenied               -31403 policy.denied
+    │   └── SelfApproval           -31403 approval.self          (HTTP 403; /admin/approvals)
     ├── RateLimited                -31429 ratelimit.exceeded
     ├── StoreUnavailable           -31503 store.unavailable      (HTTP 503)
     ├── PiiBlocked                 -31451 pii.blocked
     │   └── PiiOverBudget          -31451 pii.over_budget
     ├── ApprovalPending            -31202 approval.pending
+    ├── ApprovalRefused            -31403 (never raised itself)
+    │   ├── ApprovalDenied         -31403 approval.denied
+    │   ├── ApprovalExpired        -31403 approval.expired
+    │   └── ApprovalMismatch       -31403 approval.mismatch
+    │       └── ApprovalUsed       -31403 approval.used
+    ├── ApprovalNotFound           -31404 approval.not_found     (HTTP 404; /admin/approvals)
+    ├── ApprovalConflict           -31409 approval.conflict      (HTTP 409; /admin/approvals)
     ├── BackendError
     │   ├── BackendUnavailable     -31503 backend.unavailable
     │   ├── BackendTimeout         -31504 backend.timeout
@@ -160,6 +172,48 @@ class SchemaInvalid(InvalidParams):
         super().__init__("Arguments do not match the tool's input schema", data={"errors": errors})
 
 
+class UnknownMethod(MethodNotFound):
+    """MCP 2026-07-28: the method is unknown, or one the revision removed (initialize, ping, logging/setLevel).
+
+    That revision answers it with HTTP 404, so a client tells it from a legacy endpoint's plain 404 by the body.
+    """
+
+    http_status = 404
+
+
+class InvalidMeta(InvalidParams):
+    """MCP 2026-07-28: ``params._meta`` lacks a required per-request field, or one is malformed.
+
+    ``io.modelcontextprotocol/protocolVersion`` and ``/clientCapabilities`` are required, ``/clientInfo``
+    optional; the message names the key, never the value.
+    """
+
+    http_status = 400
+
+
+class HeaderMismatch(ProtocolError):
+    """MCP 2026-07-28: a required header (MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-*) is
+    missing, malformed, or says something other than the body.
+
+    A proxy in front may route or rate-limit on those headers, so the body alone is never trusted over them.
+    """
+
+    code = -32020
+    reason = "protocol.header_mismatch"
+    default_message = "Header mismatch"
+
+
+class UnsupportedVersion(ProtocolError):
+    """MCP 2026-07-28: the request names a protocol version callgate does not serve that way.
+
+    ``data.supported`` lists the versions callgate speaks, ``data.requested`` echoes the one asked for.
+    """
+
+    code = -32022
+    reason = "protocol.unsupported_version"
+    default_message = "Unsupported protocol version"
+
+
 class Unauthenticated(GatewayError):
     """No credential, or one that is unknown, expired, malformed or beyond what its issuer may grant.
 
@@ -227,11 +281,82 @@ class PiiOverBudget(PiiBlocked):
 
 
 class ApprovalPending(GatewayError):
-    """The tool needs a human's approval; ``data.approval_id`` identifies the request."""
+    """The call needs a human's approval, which has not been given yet.
+
+    ``data.approval_id`` names the request and ``data.expires_at`` (ISO 8601, UTC) says until when it
+    can be decided and executed. Repeating the same call with ``_meta["callgate/approval_id"]`` executes
+    it once it is approved.
+    """
 
     code = -31202
     reason = "approval.pending"
     default_message = "Waiting for human approval"
+
+
+class ApprovalRefused(GatewayError):
+    """A call that claims an approval (``_meta["callgate/approval_id"]``) and may not run on it."""
+
+    code = -31403
+    reason = "approval.refused"
+    default_message = "Approval refused"
+
+
+class ApprovalDenied(ApprovalRefused):
+    """A human approver denied the request this call claims."""
+
+    reason = "approval.denied"
+    default_message = "A human approver denied this call"
+
+
+class ApprovalExpired(ApprovalRefused):
+    """The request this call claims was not decided, or its approval not used, before it expired."""
+
+    reason = "approval.expired"
+    default_message = "The approval expired"
+
+
+class ApprovalMismatch(ApprovalRefused):
+    """The approval id is unknown, or was given for another call.
+
+    Another call is any change to the tool, the arguments, the subject, the tenant or the
+    configuration version. Which of them differs is not said: the caller learns nothing of
+    another principal's requests.
+    """
+
+    reason = "approval.mismatch"
+    default_message = "The approval does not match this call"
+
+
+class ApprovalUsed(ApprovalMismatch):
+    """The approval was already spent: an approval executes its call once (a replay, or the loser of a race)."""
+
+    reason = "approval.used"
+    default_message = "The approval was already used"
+
+
+class SelfApproval(PolicyDenied):
+    """An approver tried to decide a request it made itself; the requester never approves its own call."""
+
+    reason = "approval.self"
+    default_message = "The requester cannot decide its own request"
+
+
+class ApprovalNotFound(GatewayError):
+    """``/admin/approvals``: no request with this id in the caller's tenant (another tenant's is not found either)."""
+
+    code = -31404
+    reason = "approval.not_found"
+    http_status = 404
+    default_message = "No such approval request"
+
+
+class ApprovalConflict(GatewayError):
+    """``/admin/approvals``: the request was already decided, or expired, so it cannot be decided now."""
+
+    code = -31409
+    reason = "approval.conflict"
+    http_status = 409
+    default_message = "The approval request is no longer pending"
 
 
 class BackendError(GatewayError):

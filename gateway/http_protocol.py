@@ -20,6 +20,16 @@ head slowly, or sends nothing at all, so a few such sockets hold every
 A head that begins in the middle of a read (a pipelined request) is counted
 from the next read on: it too can pass the byte cap by at most one read.
 
+Every refusal here (431, and the 408 of a head begun but not finished) leaves
+one ``request/refused`` record, as refusals at the edge do, though no ASGI app
+has seen the request: the gateway's lifespan puts its
+:class:`~gateway.audit.refusals.RefusalLog` into the lifespan state under
+:data:`REFUSALS_STATE_KEY` too. The record is written first and the answer
+sent after it (reading stops meanwhile), and the answer carries the request id
+the record names: the client's ``X-Request-Id`` if the head had a sane one,
+else a fresh one. A connection closed without a byte of a request is no
+request, and leaves no record.
+
 ``callgate serve`` names this class by import string, so every worker process
 uses it; gateway.serving passes it to the demo's, the tests' and the
 benchmark's servers. The limits come from the configuration of the app being
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +50,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from gateway.audit.refusals import RefusalLog, endpoint_of
 from gateway.config import ServerSettings
+from gateway.edge import valid_request_id
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_object
 from gateway.jsonrpc import encode
 
@@ -50,6 +63,8 @@ _REQUEST_LINE_EXTRA = 20
 
 #: Where the gateway's lifespan state holds the limits for the protocols of its server.
 LIMITS_STATE_KEY = "callgate.head_limits"
+#: Where it holds the RefusalLog that audits the refusals made here.
+REFUSALS_STATE_KEY = "callgate.refusals"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +93,10 @@ class HttpProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         limits = app_state.get(LIMITS_STATE_KEY)
         self.head_limits = limits if isinstance(limits, HeadLimits) else HeadLimits.of(ServerSettings())
+        refusals = app_state.get(REFUSALS_STATE_KEY)
+        self.refusals = refusals if isinstance(refusals, RefusalLog) else None
+        self._head_request_id: str | None = None  # the awaited head's X-Request-Id, once seen and if sane
+        self._audit_task: asyncio.Task[None] | None = None
         # A connection starts waiting for a head; so does each request once its body has been read.
         self._in_head = True
         self._head_begun = False  # whether a byte of the awaited head has arrived (408 rather than silence)
@@ -106,13 +125,14 @@ class HttpProtocol(HttpToolsProtocol):
         super().data_received(data)
         # Still in the head after the whole read: every byte of it, and of the reads before, is head.
         if counted and self._in_head and self._head_bytes > self.head_limits.max_bytes:
-            self._refuse(HeadersTooLarge(data={"max_header_bytes": self.head_limits.max_bytes}))
+            self._refuse(HeadersTooLarge(data={"max_header_bytes": self.head_limits.max_bytes}), "head.too_large")
 
     # Parser callbacks: count, and ignore whatever follows a refusal in the same read.
 
     def on_message_begin(self) -> None:
         if not self._refused:
             self._head_begun = True
+            self._head_request_id = None
             super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -125,8 +145,10 @@ class HttpProtocol(HttpToolsProtocol):
             return
         self._head_fields += 1
         self._head_parsed += len(name) + len(value) + 4  # ": " and CRLF
+        if name.lower() == b"x-request-id":
+            self._head_request_id = valid_request_id(value)
         if self._head_fields > self.head_limits.max_fields:
-            self._refuse(HeadersTooLarge(data={"max_headers": self.head_limits.max_fields}))
+            self._refuse(HeadersTooLarge(data={"max_headers": self.head_limits.max_fields}), "head.too_many_fields")
             return
         super().on_header(name, value)
 
@@ -134,7 +156,7 @@ class HttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         if self._head_parsed + _REQUEST_LINE_EXTRA > self.head_limits.max_bytes:
-            self._refuse(HeadersTooLarge(data={"max_header_bytes": self.head_limits.max_bytes}))
+            self._refuse(HeadersTooLarge(data={"max_header_bytes": self.head_limits.max_bytes}), "head.too_large")
             return
         self._in_head = False
         self._disarm_head_deadline()
@@ -176,18 +198,39 @@ class HttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or not self._in_head:
             return
         if self._head_begun:
-            self._refuse(RequestTimeout("Request headers not received in time"))
+            self._refuse(RequestTimeout("Request headers not received in time"), "head.timeout")
         else:
             self._refused = True
             self.transport.close()
 
-    def _refuse(self, error: GatewayError) -> None:
-        """Answer ``error`` (unless another response is still being written) and close the connection."""
+    def _refuse(self, error: GatewayError, detail: str) -> None:
+        """Audit ``error``, then answer it (unless another response is still being written) and close."""
+        if self._refused:  # a read can pass two limits at once (the parsed head, then the bytes read)
+            return
         self._refused = True
         self._disarm_head_deadline()
         if self.transport.is_closing():
             return
         log.info("request head refused with %s: %s", error.http_status, error.message)
+        request_id = self._head_request_id or secrets.token_hex(8)
+        if self.refusals is None:
+            self._answer(error, request_id)
+            return
+        self.flow.pause_reading()  # whatever else the client sends is never read
+        self._audit_task = self.loop.create_task(self._audit_then_answer(self.refusals, error, detail, request_id))
+
+    async def _audit_then_answer(self, refusals: RefusalLog, error: GatewayError, detail: str, request_id: str) -> None:
+        client = self.client
+        path = self.url.split(b"?", 1)[0].decode("latin-1") if self._head_begun else ""
+        source = str(client[0]) if client else "-"
+        endpoint = endpoint_of(path)
+        try:
+            await refusals.record(error, source=source, endpoint=endpoint, request_id=request_id, detail=detail)
+        finally:  # answered and closed whatever happened to the record (a shutdown cancelling it included)
+            if not self.transport.is_closing():
+                self._answer(error, request_id)
+
+    def _answer(self, error: GatewayError, request_id: str) -> None:
         if self._no_response_pending():
             body = encode({"jsonrpc": "2.0", "error": error_object(error), "id": None})
             head = [STATUS_LINE[error.http_status]]
@@ -195,6 +238,7 @@ class HttpProtocol(HttpToolsProtocol):
             head += [
                 b"content-type: application/json\r\n",
                 b"content-length: " + str(len(body)).encode() + b"\r\n",
+                b"x-request-id: " + request_id.encode() + b"\r\n",
                 b"connection: close\r\n\r\n",
             ]
             self.transport.write(b"".join(head) + body)

@@ -1,4 +1,9 @@
-"""``/mcp``: the MCP Streamable HTTP transport (protocol versions 2025-06-18 and 2025-11-25).
+"""``/mcp``: the MCP Streamable HTTP transport, protocol versions 2025-06-18 and 2025-11-25 with sessions.
+
+MCP 2026-07-28, stateless, is served on the same endpoint (gateway/mcp_stateless.py): the revision
+is chosen per request, as that revision's specification says. A request carrying its per-request
+``_meta`` or ``MCP-Protocol-Version: 2026-07-28`` is served statelessly; ``initialize`` opens a
+session in one of the 2025 revisions, and every request on that session keeps to it.
 
 - ``initialize`` negotiates the version and opens a session; its id comes from
   a secure random source and is bound to the principal that opened it. Each
@@ -11,6 +16,8 @@
 - Notifications and responses from the client are answered 202 with no body;
   requests get an ``application/json`` response. Batches are refused (400).
 - GET is 405 (callgate sends no server-initiated messages); DELETE ends the session.
+- A tools/call with ``_meta.progressToken`` from a client that accepts SSE may be answered as a
+  stream of progress notifications, then the answer (gateway/mcp_progress.py).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from gateway.dispatcher import PROTOCOL_VERSIONS, Dispatcher, RequestContext
 from gateway.errors import GatewayError, InvalidRequest, MethodNotFound
 from gateway.jsonrpc import Request as RpcRequest
 from gateway.jsonrpc import answer, failure, parse_request, salvage_id, success
+from gateway.mcp_progress import ProgressResponse, progress_token
+from gateway.mcp_stateless import StatelessMcp, speaks_stateless
 from gateway.runtime import RuntimeHolder
 from gateway.sessions import Session, Sessions
 from gateway.transport import (
@@ -52,6 +61,7 @@ class McpEndpoint:
         self._holder = holder
         self._dispatcher = dispatcher
         self._sessions = sessions
+        self._stateless = StatelessMcp(holder, dispatcher)
 
     async def handle(self, request: Request) -> Response:
         if request.method == "POST":
@@ -72,6 +82,8 @@ class McpEndpoint:
     async def _handle(self, message: Any, principal: Principal, request: Request) -> Response:
         if isinstance(message, list):
             raise InvalidRequest("Batches are not supported on /mcp")
+        if speaks_stateless(message, request.headers):
+            return await self._stateless.handle(message, principal, request)
         if _is_response(message):
             # callgate sends no requests, so there is nothing to match; the session is still checked.
             await self._session_for(request, principal)
@@ -98,7 +110,12 @@ class McpEndpoint:
             source=source,
             protocol_version=session.protocol_version,
         )
-        return answer_response(await answer(message, lambda r: self._dispatcher(r, context)))
+
+        async def produce() -> Response:
+            return answer_response(await answer(message, lambda r: self._dispatcher(r, context)))
+
+        token = progress_token(rpc.params, request.headers) if rpc.method == "tools/call" else None
+        return ProgressResponse(token, produce) if token is not None else await produce()
 
     async def _initialize(self, rpc: RpcRequest, context: RequestContext) -> Response:
         # A refusal (budget, initialize limit, bad params, the store) ends the request before any session

@@ -48,7 +48,9 @@ RESTART_ONLY = {
         "header_read_timeout_s",
         "allowed_hosts",
         "metrics_token_env",
+        "shutdown_timeout_s",
     ),
+    "logging": ("format", "level"),
     "audit": (
         "dir",
         "durability",

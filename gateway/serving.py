@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import signal
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from gateway.http_protocol import HttpProtocol
+
+log = logging.getLogger("callgate.serve")
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -109,3 +114,23 @@ def serve_in_thread(app: Any, port: int = 0, **options: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, with SIGTERM as the end of a normal life: drain, close the trail, exit 0.
+
+    On SIGTERM uvicorn already stops accepting (it closes the listening sockets), lets the requests in
+    flight finish within ``timeout_graceful_shutdown`` (``server.shutdown_timeout_s``), cancels the rest,
+    and runs the app's shutdown, where the audit trail gets its final checkpoint. What it then does is
+    raise SIGTERM again, so that the process dies of it (status 143); an orchestrator stopping a pod is
+    no failure, so callgate returns instead and ``callgate serve`` exits 0. SIGINT keeps uvicorn's way
+    (a second one forces the exit).
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM:
+            if not self.should_exit:
+                log.info("SIGTERM: no new connections; finishing the calls in flight, then exiting")
+            self.should_exit = True
+            return
+        super().handle_exit(sig, frame)

@@ -20,10 +20,17 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.audit.refusals import RefusalLog
+from gateway.audit.refusals import RefusalLog, endpoint_of
 from gateway.auth import Challenged, Principal
 from gateway.auth.authenticator import DEFAULT_CHALLENGE
-from gateway.errors import AuditUnavailable, GatewayError, RequestTimeout, Unauthenticated, UnsupportedMediaType
+from gateway.errors import (
+    AuditUnavailable,
+    GatewayError,
+    RequestTimeout,
+    StoreUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from gateway.jsonrpc import decode, encode, failure
 from gateway.runtime import Runtime
 
@@ -81,7 +88,7 @@ class Request:
 
 
 class Response:
-    __slots__ = ("body", "headers", "media_type", "status_code")
+    __slots__ = ("body", "headers", "media_type", "refusal", "status_code")
 
     def __init__(
         self,
@@ -94,6 +101,8 @@ class Response:
         self.status_code = status_code
         self.headers = headers
         self.media_type = media_type
+        #: The refusal this response answers for the whole request (set by :func:`error_response`).
+        self.refusal: GatewayError | None = None
 
     async def send(self, send: Send) -> None:
         raw = [(b"content-length", str(len(self.body)).encode())]
@@ -160,7 +169,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 def endpoint(handle: Handler, methods: tuple[str, ...], refusals: RefusalLog | None = None) -> ASGIApp:
     """``handle`` as a pure ASGI app that answers 405 for other methods.
 
-    With ``refusals``, a request refused before any tool call (its credential or its body) is audited.
+    With ``refusals``, a request refused as a whole (its credential, its body, its session, a batch
+    where none is allowed: whatever :func:`error_response` answers), or whose credential or body was
+    refused whatever the answer, leaves one ``request/refused`` record, written before the answer.
+    Refusals inside a JSON-RPC answer (a tool call's, a method's) are the pipeline's to audit.
     """
     allow = ", ".join(methods)
 
@@ -177,12 +189,15 @@ def endpoint(handle: Handler, methods: tuple[str, ...], refusals: RefusalLog | N
             # Keeping the connection would let a client that was refused (unauthenticated, say) go
             # on dripping its body for ever: uvicorn has no deadline for bytes nobody reads.
             response.headers = {**(response.headers or {}), "Connection": "close"}
-        if request.refusal is not None and refusals is not None:
-            refusal = request.refusal
-            where = scope["path"].strip("/").split("/", 1)[0] or "-"
+        refusal = response.refusal or request.refusal
+        if refusal is not None and refusals is not None:
             detail = getattr(refusal, "detail", None)
             await refusals.record(
-                refusal, source=request.source, endpoint=where, request_id=request.request_id, detail=detail
+                refusal,
+                source=request.source,
+                endpoint=endpoint_of(scope["path"]),
+                request_id=request.request_id,
+                detail=detail,
             )
         await response.send(send)
 
@@ -219,11 +234,12 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 #: Reasons that, as the whole answer to a request, say so in the HTTP status too: a load balancer or
 #: client library that reads only the status must see that callgate itself cannot serve.
-_STATUS_WHEN_ALONE = {AuditUnavailable.reason: 503}
+_STATUS_WHEN_ALONE = {AuditUnavailable.reason: 503, StoreUnavailable.reason: 503}
 
 
 def answer_response(payload: Any) -> Response:
-    """The HTTP response carrying a JSON-RPC answer: 503 when it is one audit.unavailable error alone."""
+    """The HTTP response carrying a JSON-RPC answer: 503 when it is one audit.unavailable or store.unavailable
+    error alone (a batch, or an answer beside others, stays 200)."""
     status = 200
     if isinstance(payload, dict) and isinstance(error := payload.get("error"), dict):
         data = error.get("data")
@@ -238,7 +254,9 @@ def error_response(error: GatewayError, request_id: Any = None, headers: dict[st
     if isinstance(error, Unauthenticated):
         # With JWT issuers configured, the challenge points at the RFC 9728 metadata (gateway.auth.metadata).
         extra["WWW-Authenticate"] = error.challenge if isinstance(error, Challenged) else DEFAULT_CHALLENGE
-    return json_response(failure(request_id, error), status=error.http_status, headers=extra)
+    response = json_response(failure(request_id, error), status=error.http_status, headers=extra)
+    response.refusal = error
+    return response
 
 
 def request_id_of(request: Request) -> str:

@@ -255,8 +255,8 @@ def test_get_is_not_allowed(gateway: RunningGateway) -> None:
 
 
 def test_unknown_method_without_session_is_method_not_found(gateway: RunningGateway) -> None:
-    """A client probing for newer methods (server/discover) gets -32601 and can fall back to initialize."""
-    response = post(gateway, request("server/discover", id="probe"), **{"MCP-Protocol-Version": "2026-07-28"})
+    """A request in the 2025 style (no 2026-07-28 header or _meta) naming an unknown method gets -32601, HTTP 200."""
+    response = post(gateway, request("prompts/list", id="probe"))
     assert response.status_code == 200
     body = response.json()
     assert body["error"]["code"] == -32601

@@ -222,8 +222,11 @@ def test_tools_list_and_calls_through_the_gateway_follow_the_conditions(start_ga
     gateway = start_gateway()
     listed = gateway.rpc("tools/list", {}, role="finance-agent").json()["result"]["tools"]
     assert sorted(tool["name"] for tool in listed) == sorted(MAY_CALL["finance-agent"])
-    within = gateway.rpc("tools/call", {"name": "billing.issue_refund", "arguments": refund(500)}, role="finance-agent")
+    within = gateway.rpc("tools/call", {"name": "billing.issue_refund", "arguments": refund(200)}, role="finance-agent")
     assert "result" in within.json()
+    # Above 200 the shipped policy's approve rule parks the refund for a human (tests/approvals).
+    parked = gateway.rpc("tools/call", {"name": "billing.issue_refund", "arguments": refund(500)}, role="finance-agent")
+    assert parked.json()["error"]["data"]["reason"] == "approval.pending"
     beyond = gateway.rpc("tools/call", {"name": "billing.issue_refund", "arguments": refund(600)}, role="finance-agent")
     assert beyond.json()["error"]["data"]["reason"] == "policy.denied"
 

@@ -186,7 +186,8 @@ def test_redis_killed_during_calls_gives_clean_refusals_and_recovers(
             worker.join(timeout=30)
     finally:
         redis.kill()
-    assert set(statuses) == {200}  # no 500, no dropped request
+    assert set(statuses) == {200, 503}  # no 500, no dropped request
+    assert statuses[503] == reasons["store.unavailable"]  # the store down, alone in the answer: 503
     assert set(reasons) == {"ok", "store.unavailable"}
     audited = Counter(record["reason"] for record in gateway.audit_records())
     assert audited == reasons  # every call, allowed or refused, left exactly one record

@@ -1,4 +1,5 @@
-"""Reading a request body against its deadline (:class:`gateway.transport.ReadDeadline`), in a real event loop.
+"""Reading a request body against its deadline (:class:`gateway.transport.ReadDeadline`), in a real event loop;
+and the HTTP status of an answer that is one refusal alone.
 
 The ``receive`` here is a queue the test feeds, standing in for the server's;
 the tests against a real uvicorn server and raw sockets are in test_edge.py.
@@ -9,11 +10,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from starlette.types import Message
 
 from gateway.errors import RequestTimeout
-from gateway.transport import Request
+from gateway.transport import Request, answer_response
+from tests.conftest import GatewayFactory
+from tests.store.test_redis import dead_url
 
 TIMEOUT_S = 0.05
 
@@ -112,3 +116,33 @@ async def test_cancellation_from_elsewhere_stays_a_cancellation() -> None:
     reading.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reading
+
+
+def refusal(reason: str, id: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id, "error": {"code": -31503, "message": "-", "data": {"reason": reason}}}
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (refusal("store.unavailable"), 503),
+        (refusal("audit.unavailable"), 503),
+        (refusal("backend.unavailable"), 200),  # the backend's trouble, not callgate's: a JSON-RPC answer
+        ([refusal("store.unavailable"), refusal("store.unavailable", 2)], 200),  # a batch is answered as a whole
+        ({"jsonrpc": "2.0", "id": 1, "result": {}}, 200),
+    ],
+)
+def test_an_answer_that_is_callgate_being_unable_to_serve_is_503_when_alone(payload: Any, status: int) -> None:
+    assert answer_response(payload).status_code == status
+
+
+def test_a_call_refused_because_the_store_is_down_is_503_on_rpc(start_gateway: GatewayFactory) -> None:
+    """A load balancer reading only the status must see that this gateway cannot serve (ARCHITECTURE: 503)."""
+    gateway = start_gateway(CALLGATE_REDIS_URL=dead_url())
+    alone = gateway.rpc("tools/call", {"name": "crm.get_customer", "arguments": {"customer_id": "C1001"}})
+    assert alone.status_code == 503
+    assert (alone.json()["error"]["code"], alone.json()["error"]["data"]["reason"]) == (-31503, "store.unavailable")
+    batch = [{"jsonrpc": "2.0", "id": n, "method": "tools/list"} for n in (1, 2)]
+    answered = httpx.post(f"{gateway.url}/rpc", json=batch, headers=gateway.headers(), timeout=10)
+    assert answered.status_code == 200
+    assert [answer["error"]["data"]["reason"] for answer in answered.json()] == ["store.unavailable"] * 2

@@ -8,14 +8,16 @@ Events:
   body that is not JSON, an edge limit, an authenticated caller without the
   admin role (gateway.audit.refusals; rate-limited per source address).
 - ``config/reload``: a configuration reload, applied or not (gateway.reload).
-- ``approval/requested``, ``approval/decided``, ``approval/executed``: reserved
-  for human approvals.
+- ``approval/requested``, ``approval/decided``, ``approval/executed``: human
+  approvals (:meth:`AuditRecord.approval`).
+- ``audit/export``: an admin exported records (gateway.admin); who, and with which filters.
 - ``audit/checkpoint``: written by the trail itself (gateway.audit.chain).
 
 A record holds who, what, when and why, never what was said: arguments only as
 their top-level keys and a keyed digest (gateway.audit.digest), redacted
-arguments only when the scrub stage hands them over, personal data findings
-only by type, count and direction. ``chain``, ``seq`` and ``prev`` are added by
+arguments only when the tool spec opts in (gateway.audit.redaction: declared
+keys only, personal data replaced), personal data findings only by type, count
+and direction. ``chain``, ``seq`` and ``prev`` are added by
 the writer, which alone knows the order. The JSON Schema of the result is
 ``gateway/audit/schema/audit-record.schema.json``.
 """
@@ -27,24 +29,15 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
+from gateway.audit.events import ALWAYS, EVENTS, EventName
 from gateway.auth import Principal
 
-EventName = Literal[
-    "tools/call",
-    "tools/list",
-    "request/refused",
-    "config/reload",
-    "approval/requested",
-    "approval/decided",
-    "approval/executed",
-    "audit/checkpoint",
-]
-EVENTS: tuple[EventName, ...] = get_args(EventName)
-
 #: ``call.notes`` keys that become fields of their own; any other note goes under ``notes``.
-_NOTE_FIELDS = ("backend_status", "attempts", "backend_us", "breaker", "concurrency", "rule", "pii", "arguments")
+_NOTE_FIELDS = ("backend_status", "attempts", "backend_us", "breaker", "concurrency", "rule", "pii")
+#: Notes never written: argument values reach a record only through ``arguments`` (redacted), never a note.
+_NEVER_NOTED = frozenset(("arguments",))
 #: Bounds on what a caller controls, so one record stays small whatever it sends.
 _MAX_TOOL, _MAX_KEY, _MAX_KEYS, _MAX_NOTE = 128, 64, 50, 200
 #: What an argument key the tool's input schema does not declare is recorded as.
@@ -70,6 +63,12 @@ class AuditRecord:
     session_id: str | None = None
     source: str | None = None
     transport: str | None = None
+    #: The MCP protocol revision of the session (absent on /rpc).
+    protocol_version: str | None = None
+    #: ``_meta["callgate/conversation_id"]``: one agent task's calls share it.
+    conversation_id: str | None = None
+    #: The human approval a call claims (``_meta["callgate/approval_id"]``), or an approval event's own id.
+    approval_id: str | None = None
     subject: str | None = None
     tenant: str | None = None
     roles: tuple[str, ...] | None = None
@@ -80,7 +79,8 @@ class AuditRecord:
     reason: str | None = None
     code: int | None = None
     http_status: int | None = None
-    #: A refused credential's stable non-secret detail (``jwt.role_not_allowed``), never the credential.
+    #: Which check refused, in stable words: a credential's (``jwt.role_not_allowed``), an edge limit's
+    #: (``host.not_allowed``, ``head.too_large``; gateway.audit.refusals lists them). Never the credential.
     detail: str | None = None
     #: ``request/refused`` records of this source left out since its previous one (the flood limit).
     dropped: int | None = None
@@ -95,7 +95,7 @@ class AuditRecord:
     restart_required: tuple[str, ...] | None = None
     arg_keys: tuple[str, ...] | None = None
     args_digest: str | None = None
-    #: The arguments after redaction, only when the tool spec opts in (handed over by the scrub stage).
+    #: The arguments after redaction, only when the tool spec opts in (gateway.audit.redaction).
     arguments: dict[str, Any] | None = None
     backend_status: int | None = None
     attempts: int | None = None
@@ -110,11 +110,13 @@ class AuditRecord:
     pii: tuple[dict[str, Any], ...] | None = None
     #: Other facts stages noted (breaker state, a full queue); bounded scalars only.
     notes: dict[str, Any] | None = None
+    #: An ``audit/export``: its format and the filters it was given.
+    export: dict[str, Any] | None = None
     checkpoint: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON: the fields its event always carries (null when empty), and the others it has."""
-        always = _ALWAYS[self.event]
+        always = ALWAYS[self.event]
         out: dict[str, Any] = {}
         for name, value in zip(_FIELD_NAMES, _ALL_FIELDS(self), strict=True):
             if value is None:
@@ -141,19 +143,39 @@ class AuditRecord:
         latency_us: int,
         notes: Mapping[str, Any],
         declared: Collection[str] = (),
+        redacted: dict[str, Any] | None = None,
+        source: str | None = None,
+        session_id: str | None = None,
+        protocol_version: str | None = None,
+        conversation_id: str | None = None,
+        approval_id: str | None = None,
+        decision_id: str | None = None,
     ) -> AuditRecord:
         """A ``tools/call`` record: the principal, the tool, the argument keys and digest, the decision.
 
         Only keys the tool's input schema ``declared`` are named: any other key is the caller's text (it
         could be an email address), so it stands as ``UNDECLARED_KEY``, which keeps the count.
+        ``redacted``: the arguments as gateway.audit.redaction made them, when the tool spec opts in.
+        The rest says where the call came from (gateway.pipeline.CallMeta).
         """
         known = {name: notes[name] for name in _NOTE_FIELDS if name in notes}
-        others = {str(name)[:_MAX_KEY]: _scalar(value) for name, value in notes.items() if name not in known}
+        others = {
+            str(name)[:_MAX_KEY]: _scalar(value)
+            for name, value in notes.items()
+            if name not in known and name not in _NEVER_NOTED
+        }
         pii = known.get("pii")
         return cls(
             event="tools/call",
+            # The id the call's log lines carry (gateway.logs), when the pipeline's entry gave it one.
+            decision_id=decision_id or _new_id(),
             request_id=request_id,
+            session_id=session_id,
+            source=source,
             transport=transport,
+            protocol_version=protocol_version,
+            conversation_id=conversation_id,
+            approval_id=approval_id,
             method="tools/call",
             **_who(principal),
             tool=tool[:_MAX_TOOL],
@@ -173,7 +195,7 @@ class AuditRecord:
             concurrency=known.get("concurrency"),
             rule=known.get("rule"),
             pii=tuple(pii) if pii else None,
-            arguments=known.get("arguments"),
+            arguments=redacted,
             notes=others or None,
         )
 
@@ -190,12 +212,18 @@ class AuditRecord:
         config_version: str,
         latency_us: int,
         tools_listed: int | None,
+        source: str | None = None,
+        session_id: str | None = None,
+        protocol_version: str | None = None,
     ) -> AuditRecord:
         """A ``tools/list`` record: who asked, and how many tools they were shown."""
         return cls(
             event="tools/list",
             request_id=request_id,
+            session_id=session_id,
+            source=source,
             transport=transport,
+            protocol_version=protocol_version,
             method="tools/list",
             **_who(principal),
             decision=decision,
@@ -272,6 +300,69 @@ class AuditRecord:
         )
 
     @classmethod
+    def approval(
+        cls,
+        event: Literal["approval/requested", "approval/decided", "approval/executed"],
+        *,
+        approval_id: str,
+        request_id: str | None,
+        transport: str | None,
+        principal: Principal | None,
+        tool: str,
+        args_digest: str | None,
+        decision: str,
+        reason: str,
+        config_version: str,
+        conversation_id: str | None = None,
+        source: str | None = None,
+    ) -> AuditRecord:
+        """An ``approval/*`` record: ``principal`` is who acted (the agent asking, the human deciding).
+
+        ``args_digest`` binds the record to the exact call the approval is for; ``decision`` and
+        ``reason`` are the call's (``refused``/``approval.pending`` when requested) or the human's.
+        """
+        who = _who(principal) if principal is not None else {}
+        return cls(
+            event=event,
+            approval_id=approval_id,
+            request_id=request_id,
+            source=source,
+            transport=transport,
+            conversation_id=conversation_id,
+            **who,
+            tool=tool[:_MAX_TOOL],
+            args_digest=args_digest,
+            decision=decision,
+            reason=reason,
+            config_version=config_version,
+        )
+
+    @classmethod
+    def audit_export(
+        cls,
+        *,
+        request_id: str,
+        source: str | None,
+        principal: Principal,
+        format: str,
+        filters: Mapping[str, str],
+        config_version: str,
+    ) -> AuditRecord:
+        """An ``audit/export`` record: an admin read the trail; which format and filters (values bounded)."""
+        return cls(
+            event="audit/export",
+            request_id=request_id,
+            source=source,
+            transport="admin",
+            method="audit.export",
+            **_who(principal),
+            decision="allowed",
+            reason="ok",
+            config_version=config_version,
+            export={"format": format, "filters": {name: value[:_MAX_NOTE] for name, value in filters.items()}},
+        )
+
+    @classmethod
     def audit_checkpoint(cls, checkpoint: dict[str, Any]) -> AuditRecord:
         """An ``audit/checkpoint`` record (gateway.audit.chain fills it in and signs it)."""
         return cls(event="audit/checkpoint", checkpoint=checkpoint)
@@ -298,32 +389,5 @@ def _who(principal: Principal) -> dict[str, Any]:
 _FIELD_NAMES = tuple(f.name for f in fields(AuditRecord))
 #: Every field's value at once: one C call instead of a getattr per field on the hot path.
 _ALL_FIELDS = operator.attrgetter(*_FIELD_NAMES)
-_CALLER = ("request_id", "transport", "subject", "tenant", "roles", "on_behalf_of")
-_DECIDED = ("decision", "reason", "code", "config_version", "latency_us")
-#: Fields each event always carries, null when they do not apply to one record (so readers can index them).
-_ALWAYS: dict[str, frozenset[str]] = {
-    "tools/call": frozenset((*_CALLER, *_DECIDED, "method", "tool", "arg_keys", "args_digest")),
-    "tools/list": frozenset((*_CALLER, *_DECIDED, "method", "tool", "tools_listed")),
-    "request/refused": frozenset(
-        ("request_id", "source", "transport", "decision", "reason", "code", "http_status", "config_version")
-    ),
-    "config/reload": frozenset(
-        (
-            "request_id",
-            "trigger",
-            "subject",
-            "tenant",
-            "roles",
-            "outcome",
-            "reason",
-            "config_version",
-            "previous_version",
-            "error",
-            "restart_required",
-        )
-    ),
-    "approval/requested": frozenset(_CALLER),
-    "approval/decided": frozenset(_CALLER),
-    "approval/executed": frozenset(_CALLER),
-    "audit/checkpoint": frozenset(("checkpoint",)),
-}
+
+__all__ = ["EVENTS", "UNDECLARED_KEY", "AuditRecord", "EventName"]

@@ -1,10 +1,18 @@
-"""Audit records for requests refused before any tool call: bad credentials, bodies that are not JSON.
+"""Audit records for requests refused before any tool call: bad credentials, bodies that are not JSON, edge limits.
 
 Such a request has no principal and never reaches the pipeline, yet a security
-team wants to see credential stuffing and forged tokens in the trail. Each
-refusal is one ``request/refused`` record naming the source address, the
-endpoint, the reason and, for a refused credential, a stable non-secret detail
-(``jwt.role_not_allowed``, say) — never the credential or the body.
+team wants to see credential stuffing, forged tokens, DNS-rebinding pages and
+slowloris clients in the trail. Each refusal is one ``request/refused`` record
+naming the source address, the endpoint, the reason and a stable non-secret
+``detail`` — never the credential, the header or the body:
+
+- a refused credential: the check that refused it (``api_key.unknown``,
+  ``jwt.role_not_allowed``; gateway/auth/jwt.py lists them);
+- the edge (gateway.edge): ``host.not_allowed`` and ``origin.not_allowed`` (403),
+  ``body.too_large`` (413, by Content-Length; a streamed body passing the limit is
+  refused by the endpoint reading it, as ``protocol.invalid_request`` with 413);
+- the request head (gateway.http_protocol, before any ASGI app runs):
+  ``head.too_large`` and ``head.too_many_fields`` (431), ``head.timeout`` (408).
 
 An unauthenticated client must not be able to fill the disk, so records are
 rate-limited per source address (and overall, against many sources): past the
@@ -30,6 +38,16 @@ PER_SOURCE_RATE, PER_SOURCE_BURST = 5.0, 50
 TOTAL_RATE, TOTAL_BURST = 200.0, 1000
 #: Sources remembered at once; past it the table is cleared (its allowances then start full).
 MAX_SOURCES = 50_000
+
+
+#: The endpoints a record names; any other path is recorded as ``other`` (a path is the caller's text).
+ENDPOINTS = frozenset(("rpc", "mcp", "admin", "healthz", "readyz", "metrics", ".well-known"))
+
+
+def endpoint_of(path: str) -> str:
+    """The endpoint a request ``path`` is for, as a record names it: its first segment, if callgate serves it."""
+    first = path.strip("/").split("/", 1)[0]
+    return first if first in ENDPOINTS else "other" if first else "-"
 
 
 class _Allowance:

@@ -70,6 +70,8 @@ class AuditWriter:
         self._max_bytes, self._max_age_s = segment_max_bytes, segment_max_age_s
         self._every, self._interval_s = checkpoint_every, checkpoint_interval_s
         self._on_failure = on_failure
+        #: Told each group's write and fdatasync time in seconds (None: not synced), on the writer's thread.
+        self.on_written: Callable[[float, float | None], None] | None = None
         self._chain = Chain(new_chain_id(), key)
         self._inbox: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -109,6 +111,11 @@ class AuditWriter:
     @property
     def chain_id(self) -> str:
         return self._chain.id
+
+    @property
+    def queued(self) -> int:
+        """Records handed to the writer and not yet taken into a group (for metrics)."""
+        return self._inbox.qsize()
 
     @property
     def running(self) -> bool:
@@ -223,9 +230,15 @@ class AuditWriter:
                 return True
             data = b"".join(lines)
             fd = self._require_fd()
+            began = time.perf_counter()
             written = _write_all(fd, data)
+            wrote = time.perf_counter()
+            synced = None
             if self._sync or reason == "shutdown":
                 os.fdatasync(fd)
+                synced = time.perf_counter() - wrote
+            if self.on_written is not None:
+                self.on_written(wrote - began, synced)
             if os.fstat(fd).st_nlink == 0:
                 raise OSError(errno.ENOENT, "the audit segment was removed from its directory")
         except OSError as exc:

@@ -40,16 +40,24 @@ class Authenticator:
     """Turns request headers (and the query string, to refuse credentials there) into a Principal."""
 
     def __init__(
-        self, api_keys: ApiKeyAuthenticator, jwt: JwtAuthenticator | None = None, resource_uri: str | None = None
+        self,
+        api_keys: ApiKeyAuthenticator,
+        jwt: JwtAuthenticator | None = None,
+        resource_uri: str | None = None,
+        anonymous: Principal | None = None,
     ) -> None:
         self._api_keys = api_keys
         self._jwt = jwt
+        #: Who presents no credential at all; set only on loopback (gateway.app.check_listener refuses it elsewhere).
+        self._anonymous = anonymous
         self._challenge = bearer_challenge(resource_uri) if jwt is not None and resource_uri else None
 
     def authenticate(self, headers: Mapping[str, str], query_string: bytes = b"") -> Principal:
         try:
             if query_string and _credential_in(query_string):
                 raise Unauthenticated("Invalid token", detail=QUERY_CREDENTIAL)
+            if self._anonymous is not None and "authorization" not in headers and "x-api-key" not in headers:
+                return self._anonymous
             if self._jwt is not None and "x-api-key" not in headers:
                 token = _bearer(headers)
                 if token is not None and jws_header(token) is not None:
@@ -67,9 +75,11 @@ class Authenticator:
 
 
 def build_authenticator(settings: GatewaySettings) -> Authenticator:
-    """API keys always; JWTs too when ``principals.jwt`` names issuers."""
+    """API keys always; JWTs too when ``principals.jwt`` names issuers; the loopback principal when set."""
     jwt = JwtAuthenticator(settings.jwt) if settings.jwt else None
-    return Authenticator(ApiKeyAuthenticator(settings.api_keys), jwt, settings.server.resource_uri)
+    entry = settings.loopback_anonymous
+    anonymous = None if entry is None else Principal(entry.subject, entry.tenant, entry.roles, "loopback_anonymous")
+    return Authenticator(ApiKeyAuthenticator(settings.api_keys), jwt, settings.server.resource_uri, anonymous)
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

@@ -17,9 +17,17 @@ class UpstreamClient:
     #: is closing fails (nothing is re-sent behind the tool spec's back); this keeps that race rare.
     KEEPALIVE_S = 4.0
 
-    def __init__(self, *, max_connections: int = 512, keepalive_s: float = KEEPALIVE_S) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 512,
+        keepalive_s: float = KEEPALIVE_S,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
+    ) -> None:
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
+        #: aiohttp request hooks; gateway.tracing's put the trace context on every backend request.
+        self._trace_configs = trace_configs
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -35,6 +43,7 @@ class UpstreamClient:
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
                 headers={"User-Agent": "callgate"},
+                trace_configs=self._trace_configs,
             )
             # aiohttp quietly sends a GET, PUT or DELETE a second time when the connection drops; whether a
             # tool may be called twice is its spec's to say (idempotent), and the retry stage's to act on.

@@ -42,6 +42,8 @@ class PythonBackend:
             where = f"{frame.filename}:{frame.lineno}"
             log.error("in-process tool %s failed: %s at %s", self._name, type(exc).__name__, where)
             raise BackendBadResponse() from None
+        if isinstance(value, ToolResult):
+            return value  # the tool built its own MCP content blocks (images, audio, resources)
         try:
             return ToolResult.from_value(value if value is not None else {})
         except (TypeError, ValueError):

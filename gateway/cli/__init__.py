@@ -6,6 +6,7 @@ import click
 
 from gateway import __version__
 from gateway.cli.agent import agent
+from gateway.cli.approvals import approvals
 from gateway.cli.audit import audit
 from gateway.cli.demo import demo, demo_backends
 from gateway.cli.keys import keys
@@ -28,3 +29,4 @@ main.add_command(policy)
 main.add_command(agent)
 main.add_command(audit)
 main.add_command(pii)
+main.add_command(approvals)

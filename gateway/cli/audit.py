@@ -92,6 +92,7 @@ def verify(directory: Path | None, config_dir: Path | None, as_json: bool) -> No
 @click.option("--tenant", help="Only this tenant's records.")
 @click.option("--tool", help="Only calls of this tool.")
 @click.option("--decision", type=click.Choice(["allowed", "refused", "failed", "tool_error", "cancelled"]))
+@click.option("--conversation", help="Only one agent task's records (its callgate/conversation_id).")
 def export_command(
     directory: Path | None,
     config_dir: Path | None,
@@ -102,6 +103,7 @@ def export_command(
     tenant: str | None,
     tool: str | None,
     decision: str | None,
+    conversation: str | None,
 ) -> None:
     """Write DIRECTORY's records (default: the configured audit.dir) to standard output, oldest first."""
     directory = _directory(directory, config_dir)
@@ -113,6 +115,7 @@ def export_command(
             tenant=tenant,
             tool=tool,
             decision=decision,
+            conversation=conversation,
         )
     except ValueError:
         raise click.BadParameter("--since and --until take ISO 8601 times") from None

@@ -17,6 +17,7 @@ import click
 from gateway.cli.options import config_dir_option, load_or_exit
 from gateway.config import ConfigError, default_config_dir
 from gateway.policy import Decision, PolicyEngine
+from gateway.policy.approval import APPROVE_ACTION
 from gateway.policy.cases import CaseFileError, load_cases, principal_for, run_cases
 from gateway.policy.check import check_config
 from gateway.policy.engine import CALL, LIST
@@ -58,7 +59,7 @@ def test_cases(file: Path, config_dir: Path | None) -> None:
     failed = [result for result in results if not result.passed]
     for result in failed:
         case, decision = result.case, result.decision
-        expected, got = ("allow", "deny") if case.expect_allow else ("deny", "allow")
+        expected, got = case.expect, decision.verdict
         click.echo(f"FAIL {_shown(file)}:{case.line}: {case.name}: expected {expected}, got {got} ({decision.reason})")
     summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
     click.echo(summary)
@@ -77,7 +78,13 @@ def test_cases(file: Path, config_dir: Path | None) -> None:
     help="A role the caller holds; repeat for several (default: the configured principal's).",
 )
 @click.option("--tool", required=True, help="The tool, e.g. billing.issue_refund.")
-@click.option("--action", type=click.Choice([CALL, LIST]), default=CALL, show_default=True)
+@click.option(
+    "--action",
+    type=click.Choice([CALL, LIST, APPROVE_ACTION]),
+    default=CALL,
+    show_default=True,
+    help="call a tool, list it, or approve (decide) a waiting call to it.",
+)
 @click.option("--args", "arguments", default="{}", show_default=True, help="The call's arguments, a JSON object.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the decision as JSON, as /admin/policy/explain returns it."
@@ -109,10 +116,15 @@ def explain(
 
 
 def _explained(decision: Decision, roles: tuple[str, ...], known_tool: bool) -> str:
-    lines = [("ALLOW" if decision.allowed else "DENY") + f": {decision.reason}"]
+    lines = [decision.verdict.upper() + f": {decision.reason}"]
+    if decision.approval is not None:
+        lines[0] += ", once a human approves it"
     if decision.rule is not None:
         lines.append(f"  rule     {decision.rule.where}: {decision.rule.text}")
         lines.append(f"  matched  {_matched(decision)}")
+    if decision.approval is not None:
+        approval = decision.approval
+        lines.append(f"  approval {approval.where}: {approval.rule.text if approval.rule else approval.why}")
     lines.extend(f"  no match {rule.where}: {rule.text}" for rule in decision.considered)
     if decision.subject is not None:
         lines.append(f"  subject  {decision.subject}")

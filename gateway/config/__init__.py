@@ -2,6 +2,7 @@
 
 from gateway.config.loader import ConfigError, default_config_dir, load_config
 from gateway.config.model import (
+    AnonymousPrincipal,
     ApiKeyEntry,
     AuditSettings,
     BackendSpec,
@@ -19,6 +20,7 @@ from gateway.config.model import (
 )
 
 __all__ = [
+    "AnonymousPrincipal",
     "ApiKeyEntry",
     "AuditSettings",
     "BackendSpec",

@@ -22,13 +22,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.config.model import Config
 
-#: SHA-256 of each key in policies/demo-keys.env (support, sales, finance, admin).
+#: SHA-256 of each key in policies/demo-keys.env (support, sales, finance, admin, finance approver).
 DEMO_API_KEY_HASHES = frozenset(
     {
         "3eef5a79b4c3dd70ee55e454f15045be3749daee7a8053cea4423ccb88c3c6db",
         "3988f34edc8b9989cd708787a13eb7e8c3b49c7031070dd39413bf9af1e4bda1",
         "df5ca4e7b2be871d3a21a036567507f8ae1c5c38a252ed1d41bccb8e38aca359",
         "fff756a93bbc7a2457a23a4ccaed5f64e04cefbcda096f96796da27972dac377",
+        "e99806e62059eaacd84b4b2d9946645b02d39a297a1bbae1f52387d193735d3a",
     }
 )
 

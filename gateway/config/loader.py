@@ -22,7 +22,9 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from gateway.config.interpolate import MissingVariable, interpolate
 from gateway.config.jwt_issuers import IssuerProblem, jwt_issuers
 from gateway.config.model import (
+    AnonymousPrincipal,
     ApiKeyEntry,
+    ApprovalSettings,
     AuditSettings,
     BreakerSpec,
     ConcurrencySpec,
@@ -30,6 +32,7 @@ from gateway.config.model import (
     GatewaySettings,
     HttpBackendSpec,
     JwtIssuer,
+    LoggingSettings,
     PiiToolOverrides,
     PythonBackendSpec,
     RateLimitSettings,
@@ -39,6 +42,7 @@ from gateway.config.model import (
     ToolSpec,
 )
 from gateway.config.pii import KeyProblem, PiiProblem, check_named_entities, pii_settings, tool_overrides, with_hash_key
+from gateway.mcp_headers import header_params
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -120,11 +124,33 @@ def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> G
             ApiKeyEntry(sha256=key["sha256"], subject=key["subject"], tenant=key["tenant"], roles=tuple(key["roles"]))
             for key in data.get("principals", {}).get("api_keys", [])
         ),
+        loopback_anonymous=_anonymous(data.get("principals", {}).get("loopback_anonymous")),
         audit=_audit_settings(path, audit, audit_dir if audit_dir.is_absolute() else config_dir / audit_dir),
         jwt=_jwt_issuers(path, data, config_dir, env),
         rate_limits=_rate_limits(data.get("rate_limits", {})),
         pii=pii_settings(data.get("pii", {}), config_dir),
+        approvals=_approval_settings(data.get("approvals", {})),
+        logging=LoggingSettings(**data.get("logging", {})),
     )
+
+
+def _approval_settings(data: dict[str, Any]) -> ApprovalSettings:
+    """The schema admits only ApprovalSettings' fields; the dataclass alone holds their defaults."""
+    settings = dict(data)
+    for name in ("ttl_s", "keep_s", "notify_timeout_s"):
+        if name in settings:
+            settings[name] = float(settings[name])
+    if "require_for_risk" in settings:
+        settings["require_for_risk"] = tuple(settings["require_for_risk"])
+    if not settings.get("notify_url"):  # "" is how ${VAR:-} says "no webhook"
+        settings.pop("notify_url", None)
+    return ApprovalSettings(**settings)
+
+
+def _anonymous(entry: dict[str, Any] | None) -> AnonymousPrincipal | None:
+    if entry is None:
+        return None
+    return AnonymousPrincipal(subject=entry["subject"], tenant=entry["tenant"], roles=tuple(entry["roles"]))
 
 
 def _pii_checked(
@@ -167,7 +193,7 @@ def _audit_settings(path: Path, data: dict[str, Any], directory: Path) -> AuditS
 def _server_settings(data: dict[str, Any]) -> ServerSettings:
     """The schema admits only ServerSettings' fields; the dataclass alone holds their defaults."""
     settings = dict(data)
-    for name in ("body_read_timeout_s", "header_read_timeout_s", "session_idle_s"):
+    for name in ("body_read_timeout_s", "header_read_timeout_s", "session_idle_s", "shutdown_timeout_s"):
         if name in settings:
             settings[name] = float(settings[name])
     for name in ("allowed_origins", "allowed_hosts"):
@@ -216,6 +242,10 @@ def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
                     json_path=json_path,
                     line=line_of(path, [key, *exc.absolute_path]),
                 ) from None
+    try:
+        header_params(data["input_schema"])  # MCP 2026-07-28 clients drop a tool whose x-mcp-header is invalid
+    except ValueError as exc:
+        raise ConfigError(path, str(exc), json_path="$.input_schema", line=line_of(path, ["input_schema"])) from None
     return ToolSpec(
         name=data["name"],
         title=data.get("title"),
@@ -233,6 +263,8 @@ def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
         rate_limit=_rate_limit(data["rate_limit"]) if "requests" in data.get("rate_limit", {}) else None,
         rate_limit_local_fallback=data.get("rate_limit", {}).get("when_store_unavailable") == "local",
         pii=_tool_pii(path, data),
+        approval=data.get("approval", "policy"),
+        audit_arguments=data.get("audit", {}).get("arguments", "none"),
     )
 
 

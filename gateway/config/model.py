@@ -126,6 +126,12 @@ class ToolSpec:
     rate_limit_local_fallback: bool = False
     #: The tool's own PII overrides (``pii:`` in its spec), above gateway.yaml's defaults, below its rules.
     pii: PiiToolOverrides | None = None
+    #: ``required``: every call waits for a human's approval; ``policy``: only when policy.csv or
+    #: ``approvals.require_for_risk`` says so.
+    approval: Literal["required", "policy"] = "policy"
+    #: ``redacted``: audit records of this tool's calls carry its arguments, redacted (gateway.audit.redaction);
+    #: ``none``: only their keys and keyed digest.
+    audit_arguments: Literal["none", "redacted"] = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,15 @@ class ApiKeyEntry:
     """A principal that authenticates with an API key, stored as the key's SHA-256."""
 
     sha256: str
+    subject: str
+    tenant: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousPrincipal:
+    """Who a request that presents no credential is, on a loopback listener only (a test harness)."""
+
     subject: str
     tenant: str
     roles: tuple[str, ...]
@@ -232,6 +247,8 @@ class ServerSettings:
     watch_config: bool = True
     #: The gateway's own resource URI (RFC 9728): the audience JWTs must carry, and what its metadata names.
     resource_uri: str | None = None
+    #: After SIGTERM: seconds calls in flight have to finish before they are cancelled (and audited as such).
+    shutdown_timeout_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +363,38 @@ class AuditSettings:
     checkpoint_interval_s: float = 60.0
 
 
+Risk = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalSettings:
+    """``approvals`` in ``policies/gateway.yaml``: how long a request waits, which risks always need one, who hears.
+
+    A call needs a human's approval when its tool spec says ``approval: required``, when its tool's
+    ``risk`` is in ``require_for_risk``, or when an ``approve`` rule of policy.csv matches it.
+    """
+
+    #: Seconds a request may wait for its decision; the approved call must also run within them.
+    ttl_s: float = 900.0
+    #: Tools of these risks always need approval (a tool spec's ``risk``).
+    require_for_risk: tuple[Risk, ...] = ()
+    #: Requests one principal (subject and tenant) may have waiting at once; one more is refused (-31429).
+    max_pending_per_principal: int = 20
+    #: Seconds a decided or expired request is remembered after its expiry, so a late repeat is told why.
+    keep_s: float = 3600.0
+    #: Told of every new request (tool, subject, tenant, id, expiry; never argument values). None: nobody.
+    notify_url: str | None = None
+    notify_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """``logging`` in ``policies/gateway.yaml``: one JSON object per line (production) or readable lines."""
+
+    format: Literal["json", "console"] = "console"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """``policies/gateway.yaml``."""
@@ -354,8 +403,12 @@ class GatewaySettings:
     api_keys: tuple[ApiKeyEntry, ...]
     audit: AuditSettings
     jwt: tuple[JwtIssuer, ...] = ()
+    #: ``principals.loopback_anonymous``: who a request without any credential is (loopback listeners only).
+    loopback_anonymous: AnonymousPrincipal | None = None
     rate_limits: RateLimitSettings = RateLimitSettings()
     pii: PiiSettings = PiiSettings()
+    approvals: ApprovalSettings = ApprovalSettings()
+    logging: LoggingSettings = LoggingSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,13 @@ the highest score, then the longest span.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Sequence
 
-import re2
-
 from gateway.config.model import PiiRecognizerSpec
+from gateway.pii.candidates import CandidateScan
 from gateway.pii.findings import Finding, RecognizerProblem
-from gateway.pii.recognizers import Recognizer, core_recognizers, has_context
+from gateway.pii.recognizer import Recognizer, has_context
+from gateway.pii.recognizers import core_recognizers
 from gateway.pii.recognizers_custom import build_custom
 from gateway.pii.recognizers_ner import NER_ENTITIES, SpacyNer
 from gateway.pii.recognizers_presidio import OPTIONAL, PresidioPattern
@@ -39,10 +38,10 @@ __all__ = ["CORE_ENTITIES", "Detector", "Finding", "RecognizerProblem", "known_e
 
 #: The entity types callgate's shipped configuration detects, each measured on the shipped evaluation set.
 CORE_ENTITIES = frozenset(core_recognizers())
-_SNAP = 64
+#: Candidate passes kept per Detector, one per set of entity types asked for.
+_MAX_SCANS = 256
 _CONTEXT_BOOST = 0.35
 _CONTEXT_FLOOR = 0.4
-_SPACE = re.compile(r"\s")
 #: A finding this sure (validated by a checksum or a registry) claims its span from recognizers that yield.
 _CLAIMS = 0.9
 
@@ -84,11 +83,10 @@ class Detector:
             built.append(SpacyNer(nlp_model, ner))
         built.extend(custom)
         self._entities = wanted
-        self._windowed = tuple(r for r in built if r.anchor is not None)
-        self._whole = tuple(r for r in built if r.anchor is None)
-        anchors = sorted({r.anchor for r in self._windowed if r.anchor is not None})
-        self._any_anchor = re2.compile("|".join(f"(?:{a})" for a in anchors)) if anchors else None
-        self._anchors = {r: re2.compile(r.anchor) for r in self._windowed if r.anchor is not None}
+        self._windowed = tuple(r for r in built if r.kinds)
+        self._whole = tuple(r for r in built if not r.kinds)
+        # The candidate pass for each set of entity types asked for (a handful per configuration: the plans).
+        self._scans: dict[frozenset[str], CandidateScan] = {wanted: CandidateScan(self._windowed)}
         self._threshold = score_threshold
         self._allow = frozenset(value.strip().casefold() for value in allow_list)
 
@@ -107,45 +105,38 @@ class Detector:
         if not wanted <= self._entities:
             raise ValueError(f"entity type(s) not configured: {', '.join(sorted(wanted - self._entities))}")
         hits: list[Finding] = []
-        # One automaton proves most text holds no candidate; only then does each recognizer look for its own.
-        candidates = self._any_anchor is not None and self._any_anchor.search(text) is not None
-        windowed = [r for r in self._windowed if r.entities & wanted] if candidates else []
-        for recognizer in windowed:
+        # One automaton finds every candidate; each recognizer is given only the windows around its own.
+        found = self._scan_for(wanted).windows(text)
+        for recognizer, spans in found:
             if not recognizer.yields:
-                for start, end in self._windows(recognizer, text):
+                for start, end in spans:
                     hits.extend(self._scored(recognizer, text, start, end))
-        claimed = sorted((hit.start, hit.end) for hit in hits if hit.score >= _CLAIMS)
-        for recognizer in windowed:
+        claimed = sorted((hit.start, hit.end) for hit in hits if hit.score >= _CLAIMS) if hits else []
+        for recognizer, spans in found:
             if recognizer.yields:
-                for start, end in _unclaimed(self._windows(recognizer, text), claimed):
+                for start, end in _unclaimed(spans, claimed) if claimed else spans:
                     hits.extend(self._scored(recognizer, text, start, end))
         for recognizer in self._whole:
             if recognizer.entities & wanted:
                 hits.extend(self._scored(recognizer, text, 0, len(text)))
+        if not hits:
+            return hits
         kept = [
             hit
             for hit in hits
             if hit.entity in wanted
             and hit.score >= self._threshold
-            and text[hit.start : hit.end].strip().casefold() not in self._allow
+            and (not self._allow or text[hit.start : hit.end].strip().casefold() not in self._allow)
         ]
         return _resolve(kept)
 
-    def _windows(self, recognizer: Recognizer, text: str) -> list[tuple[int, int]]:
-        """Merged spans around each of the recognizer's anchors, as far as it reaches; ends moved to whitespace."""
-        before, after = recognizer.reach
-        windows: list[tuple[int, int]] = []
-        for match in self._anchors[recognizer].finditer(text):
-            start = max(0, match.start() - before)
-            end = min(len(text), match.end() + after)
-            if windows and start <= windows[-1][1]:
-                if end <= windows[-1][1]:
-                    continue
-                start = windows.pop()[0]
-            space = _SPACE.search(text, end, end + _SNAP)
-            end = space.start() if space else min(len(text), end + _SNAP)
-            windows.append((start, end))
-        return windows
+    def _scan_for(self, wanted: frozenset[str]) -> CandidateScan:
+        scan = self._scans.get(wanted)
+        if scan is None:
+            scan = CandidateScan([r for r in self._windowed if r.entities & wanted])
+            if len(self._scans) < _MAX_SCANS:  # entity type names only: nothing of any text is kept
+                self._scans[wanted] = scan
+        return scan
 
     @staticmethod
     def _scored(recognizer: Recognizer, text: str, start: int, end: int) -> Iterable[Finding]:

@@ -16,7 +16,7 @@ import re2
 
 from gateway.config.model import PiiRecognizerSpec
 from gateway.pii.findings import Finding, RecognizerProblem
-from gateway.pii.recognizers import Recognizer
+from gateway.pii.recognizer import Recognizer
 
 _ENTITY_NAME = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
 _MAX_PATTERN_CHARS = 2000
@@ -31,7 +31,7 @@ def _options() -> re2.Options:
     return options
 
 
-def compile_linear(pattern: str, name: str) -> re2._Regexp:
+def compile_linear(pattern: str, name: str) -> LinearPattern:
     """``pattern`` compiled by RE2, or RecognizerProblem saying why it cannot be (never the scanned text)."""
     if len(pattern) > _MAX_PATTERN_CHARS:
         raise RecognizerProblem(name, f"a pattern is longer than {_MAX_PATTERN_CHARS} characters")
@@ -46,7 +46,26 @@ def compile_linear(pattern: str, name: str) -> re2._Regexp:
         ) from None
     if compiled.search("") is not None:
         raise RecognizerProblem(name, f"pattern {pattern!r} matches the empty string")
-    return compiled
+    return LinearPattern(compiled, re2.compile(pattern.encode(), _options()))
+
+
+class LinearPattern:
+    """One RE2 program, run on the text's bytes when it is ASCII (the same offsets, and no conversion of
+    them per match), on the text itself otherwise."""
+
+    __slots__ = ("_bytes", "_text")
+
+    def __init__(self, text: re2._Regexp, utf8: re2._Regexp) -> None:
+        self._text = text
+        self._bytes = utf8  # the pattern's UTF-8 bytes: UTF-8 matching, as the str pattern has
+
+    def spans(self, text: str, pos: int, endpos: int) -> Iterator[tuple[int, int]]:
+        if text.isascii():
+            for match in self._bytes.finditer(text.encode("ascii"), pos, endpos):
+                yield match.span()
+        else:
+            for match in self._text.finditer(text, pos, endpos):
+                yield match.span()
 
 
 class PatternSpecRecognizer(Recognizer):
@@ -60,9 +79,9 @@ class PatternSpecRecognizer(Recognizer):
 
     def scan(self, text: str, pos: int, endpos: int) -> Iterator[Finding]:
         for pattern, score in self._patterns:
-            for match in pattern.finditer(text, pos, endpos):
-                if match.end() > match.start():
-                    yield Finding(self._entity, match.start(), match.end(), score)
+            for start, end in pattern.spans(text, pos, endpos):
+                if end > start:
+                    yield Finding(self._entity, start, end, score)
 
 
 class DenyListRecognizer(Recognizer):
@@ -77,8 +96,7 @@ class DenyListRecognizer(Recognizer):
         self._pattern = compile_linear("(?i)(?:" + "|".join(re2.escape(word) for word in words) + ")", spec.name)
 
     def scan(self, text: str, pos: int, endpos: int) -> Iterator[Finding]:
-        for match in self._pattern.finditer(text, pos, endpos):
-            start, end = match.start(), match.end()
+        for start, end in self._pattern.spans(text, pos, endpos):
             # RE2 has no lookaround and an ASCII-only \b: whole-word boundaries are checked here.
             if (start and _is_word(text[start - 1])) or (end < len(text) and _is_word(text[end])):
                 continue

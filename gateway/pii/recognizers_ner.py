@@ -15,7 +15,7 @@ import spacy
 from spacy.language import Language
 
 from gateway.pii.findings import Finding
-from gateway.pii.recognizers import Recognizer
+from gateway.pii.recognizer import Recognizer
 
 #: spaCy labels (OntoNotes and WikiNER schemes) -> callgate entity types.
 LABELS: dict[str, str] = {

@@ -13,7 +13,7 @@ from presidio_analyzer import PatternRecognizer
 from presidio_analyzer import predefined_recognizers as presidio
 
 from gateway.pii.findings import Finding
-from gateway.pii.recognizers import Recognizer
+from gateway.pii.recognizer import Recognizer
 
 #: Entity type -> Presidio recognizer class; chosen for a checksum or a shape specific enough to stand alone.
 OPTIONAL: dict[str, Callable[[], PatternRecognizer]] = {

@@ -4,7 +4,7 @@
 ``callgate policy check`` and ``callgate policy test`` run.
 """
 
-from gateway.policy.engine import Decision, PolicyEngine
+from gateway.policy.engine import Decision, PolicyEngine, Ruling
 from gateway.policy.rules import PolicyLine
 
-__all__ = ["Decision", "PolicyEngine", "PolicyLine"]
+__all__ = ["Decision", "PolicyEngine", "PolicyLine", "Ruling"]

@@ -12,8 +12,13 @@ The file is YAML (like ``opa test``, but data, not code)::
       - name: a role nobody has yet
         roles: [auditor]              # roles instead of (or as well as) a subject
         tool: crm.get_customer
-        action: list                  # call (the default) or list
+        action: list                  # call (the default), list, or approve (may decide requests)
         expect: deny
+      - name: a large refund waits for a human
+        subject: finance-bot
+        tool: billing.issue_refund
+        arguments: {customer_id: C1001, amount: 450, currency: EUR}
+        expect: approve               # allowed once an approver approves it
 
 A case fails when the decision differs; a case that names a tool the
 configuration does not define, or a subject it does not know without giving
@@ -33,6 +38,7 @@ from jsonschema import Draft202012Validator
 from gateway.auth import Principal
 from gateway.auth.principal import SUBJECT_PREFIX
 from gateway.config import Config
+from gateway.policy.approval import APPROVE_ACTION
 from gateway.policy.engine import CALL, LIST, Decision, PolicyEngine
 from gateway.policy.subjects import is_reserved
 
@@ -47,9 +53,9 @@ _CASE: dict[str, Any] = {
         "roles": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "tenant": {"type": "string", "minLength": 1},
         "tool": {"type": "string", "minLength": 1},
-        "action": {"enum": [CALL, LIST]},
+        "action": {"enum": [CALL, LIST, APPROVE_ACTION]},
         "arguments": {"type": "object"},
-        "expect": {"enum": ["allow", "deny"]},
+        "expect": {"enum": ["allow", "deny", "approve"]},
     },
     "additionalProperties": False,
 }
@@ -82,7 +88,8 @@ class Case:
     tool: str
     action: str
     arguments: Mapping[str, Any]
-    expect_allow: bool
+    #: ``allow``, ``deny`` or ``approve`` (allowed once a human approves it): Decision.verdict.
+    expect: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,7 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return self.decision.allowed == self.case.expect_allow
+        return self.decision.verdict == self.case.expect
 
 
 def load_cases(path: Path, config: Config) -> list[Case]:
@@ -132,7 +139,7 @@ def load_cases(path: Path, config: Config) -> list[Case]:
                 tool=entry["tool"],
                 action=entry.get("action", CALL),
                 arguments=entry.get("arguments", {}),
-                expect_allow=entry["expect"] == "allow",
+                expect=entry["expect"],
             )
         )
     return cases

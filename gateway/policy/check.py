@@ -6,7 +6,12 @@ checked against the rest of the configuration:
 
 - its tool must name a tool spec, or be a pattern (``billing.*``, read as
   Casbin's keyMatch reads it, as the shipped model does) that matches one;
-- its action must be ``call``, the only one the gateway asks about;
+- its action must be ``call`` or ``approve`` (who may decide waiting calls), the
+  ones the gateway asks about, and its effect ``allow``, ``deny`` or ``approve``
+  (an ``approve`` effect only on ``call``: it makes calls wait for a human);
+- the calls an ``approve`` rule parks (and those of a tool whose spec or risk
+  requires approval) must be approvable: some principal must hold ``approve``
+  on the tool in the rule's tenant, or they can only ever expire;
 - its role or subject must be held by some principal in its tenant (directly
   or through ``g`` lines; in a model with roles a subject is ``user:NAME``, see
   subjects.py); with JWT issuers configured this is a warning, since a token
@@ -37,7 +42,9 @@ from typing import Any, Literal
 from gateway.config import Config, ConfigError, ToolSpec, load_config
 from gateway.config.loader import line_of
 from gateway.policy import casbin_internals
+from gateway.policy.approval import APPROVE_ACTION
 from gateway.policy.engine import CALL, PolicyEngine
+from gateway.policy.matcher import APPROVE
 from gateway.policy.rules import PolicyLine
 from gateway.policy.subjects import subject_name
 
@@ -86,8 +93,15 @@ def check_rules(config: Config, engine: PolicyEngine) -> Iterator[Finding]:
         if "obj" in fields and not tools:
             yield _error(rule, f"no tool is named {fields['obj']!r}: the rule can never match")
         action = fields.get("act")
-        if action is not None and action != CALL and "*" not in action:
-            yield _error(rule, f"the action is {action!r}, but callgate asks only about {CALL!r}")
+        if action is not None and action not in (CALL, APPROVE_ACTION) and "*" not in action:
+            asked = f"{CALL!r} and {APPROVE_ACTION!r}"
+            yield _error(rule, f"the action is {action!r}, but callgate asks only about {asked}")
+        effect = fields.get("eft")
+        if effect is not None and effect not in _EFFECTS:
+            known = ", ".join(_EFFECTS)
+            yield _error(rule, f"the effect is {effect!r}, which is none of {known}: the rule decides nothing")
+        if effect == APPROVE and action != CALL:
+            yield _error(rule, f"an {APPROVE} effect makes calls wait for a human: its action must be {CALL!r}")
         if "sub" in fields:
             found = list(_check_holder(rule, fields["sub"], fields.get("dom"), holders, bool(config.gateway.jwt)))
             if found and fields["sub"] in subjects:
@@ -97,8 +111,55 @@ def check_rules(config: Config, engine: PolicyEngine) -> Iterator[Finding]:
         condition = fields.get("cond", "")
         if condition and tools:
             yield from _check_condition(rule, condition, tools)
+    yield from _check_approvers(config, engine, holders)
     yield from _check_rate_limits(config, holders)
     yield from _check_issuers(config)
+
+
+_EFFECTS = ("allow", "deny", APPROVE)
+
+
+def _check_approvers(config: Config, engine: PolicyEngine, holders: set[tuple[str, str]]) -> Iterator[Finding]:
+    """Calls that wait for a human must have one who may decide them: a held role with ``approve`` on the tool."""
+    names = engine.matcher.policy_fields
+    rules = [(rule, dict(zip(names, rule.values, strict=True))) for rule in engine.lines if rule.key == "p"]
+    grants = [f for _, f in rules if f.get("act") == APPROVE_ACTION and f.get("eft", "allow") == "allow"]
+    tokens = bool(config.gateway.jwt)
+
+    def approvable(tool: str, tenant: str | None) -> bool:
+        for grant in grants:
+            where = grant.get("dom")
+            if not casbin_internals.key_match(tool, grant.get("obj", tool)):
+                continue
+            if tenant not in (None, "*") and where not in (None, "*", tenant):
+                continue
+            name = grant.get("sub")
+            if name is None or any(held == name and where in (None, "*", at) for held, at in holders):
+                return True
+        return False
+
+    def finding(file: Path, line: int | None, tool: str, tenant: str | None) -> Finding:
+        within = f" in tenant {tenant!r}" if tenant not in (None, "*") else ""
+        message = (
+            f"the calls to {tool} waiting for approval can never be approved: no principal holds a role with "
+            f"the {APPROVE_ACTION} action on it{within} (p, ROLE, TENANT, {tool}, {APPROVE_ACTION}, allow)"
+        )
+        if tokens:
+            return Finding("warning", file, line, message + " (a JWT may carry it)")
+        return Finding("error", file, line, message)
+
+    for rule, fields in rules:
+        if fields.get("eft") != APPROVE:
+            continue
+        for spec in _tools_named(config, fields["obj"]) if "obj" in fields else config.tools.values():
+            if not approvable(spec.name, fields.get("dom")):
+                yield finding(rule.file, rule.line, spec.name, fields.get("dom"))
+    for spec in config.tools.values():
+        if (spec.approval == "required" or spec.risk in config.gateway.approvals.require_for_risk) and not approvable(
+            spec.name, None
+        ):
+            line = line_of(spec.source, ["approval" if spec.approval == "required" else "risk"])
+            yield finding(spec.source, line, spec.name, None)
 
 
 def _check_issuers(config: Config) -> Iterator[Finding]:

@@ -12,6 +12,11 @@ which no effector acts on — and the deciding rule is the one it would name.
 A ``list`` question ("could some call to this tool be allowed?") is answered
 from the plan alone: a rule that depends on the arguments counts as matching
 if it allows and as not matching if it denies.
+
+Rules whose effect is ``approve`` (matcher.APPROVE) are kept apart, in the
+plan's ``approvals``: the effector never sees them, so they neither allow nor
+deny. :func:`approval_rule` asks them, for a call the other rules allowed,
+whether a human must approve it first.
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ class Plan:
     failure: Exception | None
     #: The argument names that decisions under this plan have read so far (the engine's cache key).
     names: tuple[str, ...] = ()
+    #: The ``approve`` rules that can match, with how each fared without the arguments, in policy order.
+    approvals: tuple[int, ...] = ()
+    approval_outcomes: tuple[str, ...] = ()
+    #: The argument names approval questions under this plan have read so far (their cache key).
+    approval_names: tuple[str, ...] = ()
 
     @property
     def depends_on_arguments(self) -> bool:
@@ -64,24 +74,29 @@ def make_plan(matcher: Matcher, request: Request, deadline: float) -> Plan:
     """Sort every rule for ``request``, whose arguments must be unknown; raises Timeout past ``deadline``."""
     rules: list[int] = []
     outcomes: list[str] = []
+    approvals: list[int] = []
+    approval_outcomes: list[str] = []
     failure: Exception | None = None
     with matcher.serving(request) as parameters:
         for index in range(matcher.size):
             if index % _CLOCK_EVERY == 0 and time.perf_counter() > deadline:
                 raise Timeout()
+            approves = matcher.approves[index]
             try:
                 matched = matcher.matches(index, parameters)
             except ArgumentsUnknown:
                 outcome = DEPENDS
             except Exception as exc:
-                outcome, failure = FAILED, failure or exc
+                outcome = FAILED
+                if not approves:  # an approve rule that fails denies the calls it is asked about, not all
+                    failure = failure or exc
             else:
                 if not matched:
                     continue
                 outcome = MATCHED
-            rules.append(index)
-            outcomes.append(outcome)
-    return Plan(tuple(rules), tuple(outcomes), failure)
+            (approvals if approves else rules).append(index)
+            (approval_outcomes if approves else outcomes).append(outcome)
+    return Plan(tuple(rules), tuple(outcomes), failure, (), tuple(approvals), tuple(approval_outcomes))
 
 
 def decide(matcher: Matcher, plan: Plan, request: Request, deadline: float) -> Outcome:
@@ -107,6 +122,25 @@ def decide(matcher: Matcher, plan: Plan, request: Request, deadline: float) -> O
         raise
     except Exception as exc:  # any engine error denies
         return Outcome(False, None, exc)
+
+
+def approval_rule(
+    matcher: Matcher, plan: Plan, request: Request, deadline: float
+) -> tuple[int | None, Exception | None]:
+    """The first approve rule of the plan that matches ``request`` (arguments known), or None; and the error
+    that stopped the evaluation (the call must then be denied). Raises Timeout past ``deadline``."""
+    try:
+        with matcher.serving(request) as parameters:
+            for count, (index, outcome) in enumerate(zip(plan.approvals, plan.approval_outcomes, strict=True)):
+                if count % _CLOCK_EVERY == _CLOCK_EVERY - 1 and time.perf_counter() > deadline:
+                    raise Timeout()
+                if outcome == MATCHED or matcher.matches(index, parameters):
+                    return index, None
+        return None, None
+    except Timeout:
+        raise
+    except Exception as exc:  # a condition that cannot be evaluated (a missing argument) denies
+        return None, exc
 
 
 def could_allow(matcher: Matcher, plan: Plan) -> Outcome:

@@ -18,6 +18,11 @@ A cold decision is bounded by a deadline (``deadline_s``): the loop looks at
 the clock every 256 rules and denies (uncached) when it is past. Together with
 the rule limit (rules.MAX_RULES) this bounds the time any request spends here,
 without threads.
+
+:meth:`PolicyEngine.approval` answers the second question the gateway asks of a
+call the policy allows: must a human approve it first (gateway.policy.approval)?
+It is cached the same way, and costs one dictionary lookup for a caller and
+tool that no approve rule can match.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import casbin
@@ -34,6 +39,7 @@ import casbin
 from gateway.auth import Principal
 from gateway.config import Config, ConfigError
 from gateway.policy import casbin_internals
+from gateway.policy.approval import Approval, rule_approval, spec_approvals
 from gateway.policy.arguments import Arguments, MissingArgument, frozen_values, names_read
 from gateway.policy.casbin_internals import Effector
 from gateway.policy.decide import (
@@ -42,6 +48,7 @@ from gateway.policy.decide import (
     Outcome,
     Plan,
     Timeout,
+    approval_rule,
     could_allow,
     decide,
     how_matched,
@@ -59,6 +66,26 @@ LIST = "list"
 CALL = "call"
 
 _Key = tuple[str, str, tuple[str, ...], str, str]
+_ArgumentsKey = tuple[_Key, tuple[str, ...], tuple[Hashable, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ruling:
+    """What :meth:`PolicyEngine.ruling` answers: allowed or not, and the rule that decided (for the audit record).
+
+    Cached with the decision, so the rule costs nothing per call: ``rule`` is ``policies/policy.csv:17``,
+    or None when no rule decided (deny by default, an engine fault or timeout).
+    """
+
+    allowed: bool
+    rule: str | None = None
+
+
+_DENIED = Ruling(False)
+
+
+class ApprovalUndecided(Exception):
+    """Whether a call needs approval could not be told (an engine fault, a missing argument, the deadline): deny it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +106,21 @@ class Decision:
     #: ``"anyone"`` (the rule does not depend on the caller); None without a deciding rule.
     matched_as: str | None = None
     role: str | None = None
+    #: Why an allowed call must first be approved by a human (None: it need not, or it is denied).
+    approval: Approval | None = None
+
+    @property
+    def verdict(self) -> str:
+        """``allow``, ``approve`` (allowed once a human approves) or ``deny``."""
+        if not self.allowed:
+            return "deny"
+        return "approve" if self.approval is not None else "allow"
 
     def to_dict(self) -> dict[str, Any]:
         matched = {"as": self.matched_as, "role": self.role} if self.matched_as else None
         return {
-            "decision": "allow" if self.allowed else "deny",
+            "decision": self.verdict,
+            "approval": self.approval.to_dict() if self.approval else None,
             "reason": self.reason,
             "rule": _rule_dict(self.rule) if self.rule else None,
             "matched": matched,
@@ -117,11 +154,15 @@ class PolicyEngine:
             raise ConfigError(config.model_path, f"cannot load the Casbin model and policy: {exc}") from None
         self._line_of = {rule.values: rule for rule in reversed(self.lines) if rule.key == "p"}
         self._compile_conditions()
+        self._spec_approvals = spec_approvals(config)
         self._deadline_s = deadline_s
         self._lock = threading.Lock()
-        self._decisions: dict[_Key, bool] = {}
+        self._decisions: dict[_Key, Ruling] = {}
         self._plans: dict[_Key, Plan] = {}
-        self._by_arguments: dict[tuple[_Key, tuple[str, ...], tuple[Hashable, ...]], bool] = {}
+        self._by_arguments: dict[_ArgumentsKey, Ruling] = {}
+        #: One Ruling per (decision, rule): the caches share them instead of holding one per key.
+        self._rulings: dict[tuple[bool, str | None], Ruling] = {}
+        self._approvals: dict[_ArgumentsKey, Approval | None] = {}
 
     @property
     def matcher(self) -> Matcher:
@@ -137,6 +178,12 @@ class PolicyEngine:
 
     def allows(self, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any] | None = None) -> bool:
         """Whether ``principal`` may ``action`` the ``tool``; ``arguments`` are the call's (``None``: none)."""
+        return self.ruling(principal, tool, action, arguments).allowed
+
+    def ruling(
+        self, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any] | None = None
+    ) -> Ruling:
+        """The decision :meth:`allows` makes, with the rule that made it; as cheap (one cache lookup when warm)."""
         try:
             key = (principal.subject, principal.tenant, principal.roles, tool, action)
             decision = self._decisions.get(key)
@@ -151,7 +198,50 @@ class PolicyEngine:
                 return self._decide(key, principal, tool, action, arguments or {})
         except Exception:  # decide() turns evaluation errors into denials; this is for the engine's own
             log.exception("policy engine fault for %s on %s; denying", principal.subject, tool)
+            return _DENIED
+
+    def could(self, principal: Principal, tool: str, action: str) -> bool:
+        """Whether some request to ``action`` the ``tool`` could be allowed, whatever its arguments.
+
+        ``list``'s question, for any action: whether an approver may approve some call to a tool.
+        """
+        if action in (CALL, LIST):
+            return self.allows(principal, tool, LIST)
+        key = (principal.subject, principal.tenant, principal.roles, tool, action)
+        try:
+            with self._lock:
+                return could_allow(self._matcher, self._plan(key, principal, tool)).allowed
+        except Exception:
+            log.exception("policy engine fault for %s on %s; denying", principal.subject, tool)
             return False
+
+    def approval(self, principal: Principal, tool: str, arguments: Mapping[str, Any]) -> Approval | None:
+        """Why this call, which the policy allows, must wait for a human first; None when it need not.
+
+        Raises :class:`ApprovalUndecided` when that cannot be told: the call must then be refused.
+        """
+        spec = self._spec_approvals.get(tool)
+        if spec is not None:
+            return spec
+        key = (principal.subject, principal.tenant, principal.roles, tool, CALL)
+        plan = self._plans.get(key)
+        if plan is not None:
+            if not plan.approvals:
+                return None
+            cached_key = (key, plan.approval_names, frozen_values(arguments, plan.approval_names))
+            if cached_key in self._approvals:
+                return self._approvals[cached_key]
+        try:
+            with self._lock:
+                return self._approval(key, principal, tool, arguments)
+        except ApprovalUndecided:
+            raise
+        except Timeout:
+            log.warning("policy engine timed out asking approve rules for %s on %s; denying", principal.subject, tool)
+            raise ApprovalUndecided() from None
+        except Exception:
+            log.exception("policy engine fault asking approve rules for %s on %s; denying", principal.subject, tool)
+            raise ApprovalUndecided() from None
 
     def explain(
         self, principal: Principal, tool: str, action: str = CALL, arguments: Mapping[str, Any] | None = None
@@ -166,7 +256,14 @@ class PolicyEngine:
                     return self._explained(could_allow(self._matcher, plan), request, listing=True)
                 request = _request(principal, tool, action, Arguments(arguments or {}))
                 outcome = decide(self._matcher, plan, request, self._deadline())
-                return self._explained(outcome, request, listing=False)
+                decision = self._explained(outcome, request, listing=False)
+                if not decision.allowed or action != CALL:
+                    return decision
+                try:
+                    approval = self._spec_approvals.get(tool) or self._approval(key, principal, tool, arguments or {})
+                except ApprovalUndecided as exc:
+                    return Decision(False, f"denied: an approve rule could not be evaluated: {exc}", None, (), None)
+                return replace(decision, approval=approval)
             except Timeout:
                 return Decision(False, f"denied: the policy engine did not decide within {self._deadline_s} s")
             except Exception as exc:
@@ -175,7 +272,9 @@ class PolicyEngine:
 
     # The cold path: always under the lock.
 
-    def _decide(self, key: _Key, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any]) -> bool:
+    def _decide(
+        self, key: _Key, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any]
+    ) -> Ruling:
         try:
             plan = self._plan(key, principal, tool)
             if action == LIST:
@@ -188,14 +287,15 @@ class PolicyEngine:
                 )
         except Timeout:
             log.warning("policy engine timed out deciding %s on %s; denying", principal.subject, tool)
-            return False
+            return _DENIED
         _log_error(outcome, principal, tool)
-        _remember(self._decisions, key, outcome.allowed)
-        return outcome.allowed
+        ruling = self._ruling_of(outcome)
+        _remember(self._decisions, key, ruling)
+        return ruling
 
     def _decide_on_arguments(
         self, key: _Key, plan: Plan, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any]
-    ) -> bool:
+    ) -> Ruling:
         values = Arguments(arguments)
         outcome = decide(self._matcher, plan, _request(principal, tool, action, values), self._deadline())
         _log_error(outcome, principal, tool)
@@ -203,8 +303,38 @@ class PolicyEngine:
         read = set(names_read(values))
         if not read <= set(plan.names):
             plan.names = tuple(sorted(read | set(plan.names)))
-        _remember(self._by_arguments, (key, plan.names, frozen_values(arguments, plan.names)), outcome.allowed)
-        return outcome.allowed
+        ruling = self._ruling_of(outcome)
+        _remember(self._by_arguments, (key, plan.names, frozen_values(arguments, plan.names)), ruling)
+        return ruling
+
+    def _ruling_of(self, outcome: Outcome) -> Ruling:
+        """The ruling for ``outcome``, naming its deciding rule as explain does (none when an error denied)."""
+        line = self._line(outcome.rule) if outcome.error is None else None
+        found = (outcome.allowed, line.where if line is not None else None)
+        ruling = self._rulings.get(found)
+        if ruling is None:
+            ruling = self._rulings[found] = Ruling(*found)
+        return ruling
+
+    def _approval(self, key: _Key, principal: Principal, tool: str, arguments: Mapping[str, Any]) -> Approval | None:
+        plan = self._plan(key, principal, tool)
+        if not plan.approvals:
+            return None
+        values = Arguments(arguments)
+        index, error = approval_rule(self._matcher, plan, _request(principal, tool, CALL, values), self._deadline())
+        if error is not None:
+            _log_error(Outcome(False, None, error), principal, tool)
+            why = str(error) if isinstance(error, MissingArgument) else repr(error)
+            raise ApprovalUndecided(why)
+        rule = self._line(index)
+        found = None
+        if index is not None:
+            found = rule_approval(rule) if rule else Approval(self.policy_path.name, "an approve rule matches the call")
+        read = set(names_read(values))
+        if not read <= set(plan.approval_names):
+            plan.approval_names = tuple(sorted(read | set(plan.approval_names)))
+        _remember(self._approvals, (key, plan.approval_names, frozen_values(arguments, plan.approval_names)), found)
+        return found
 
     def _plan(self, key: _Key, principal: Principal, tool: str) -> Plan:
         """The rules that can matter to ``key``; a ``list`` question shares the plan of ``call``."""

@@ -45,6 +45,10 @@ REQUEST_FIELDS = {
 }
 
 _EFFECTS = {"allow": Effector.ALLOW, "deny": Effector.DENY}
+#: The effect of a rule that makes the calls it matches wait for a human's approval. It never allows
+#: on its own: the model's effector never sees it (decide.py keeps such rules apart), so a call it
+#: matches is still allowed or denied by the other rules, and only an allowed one waits for a human.
+APPROVE = "approve"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,8 @@ class Matcher:
         self.size = len(self._parameters)
         #: The effect of each rule when it matches (allow unless its ``eft`` field says otherwise).
         self.effects = [_effect(parameters, self.empty) for parameters in self._parameters]
+        #: Whether each rule's ``eft`` is ``approve``: it parks the calls it matches for a human (APPROVE).
+        self.approves = [not self.empty and parameters.get("p_eft") == APPROVE for parameters in self._parameters]
         self.effector = casbin_internals.effector(enforcer)
         self._source = casbin_internals.definition(model, "m", "m")
         self._eval_fields = casbin_internals.eval_fields(self._source)

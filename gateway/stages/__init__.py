@@ -1,5 +1,6 @@
 """The ``tools/call`` stages, one per file; their order is declared in :mod:`gateway.runtime`."""
 
+from gateway.stages.approval import Approval
 from gateway.stages.audit import Audit
 from gateway.stages.authorize import Authorize
 from gateway.stages.breaker import Breaker
@@ -15,6 +16,7 @@ from gateway.stages.scrub import Scrub
 from gateway.stages.validate import Validate
 
 __all__ = [
+    "Approval",
     "Audit",
     "Authorize",
     "Breaker",

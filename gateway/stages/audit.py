@@ -1,10 +1,13 @@
 """Outermost stage: exactly one audit record for every call, whatever its outcome; and one for every listing.
 
 The record (gateway.audit.record) holds who, what, when, the decision and its
-reason, the config version and the latencies; arguments only as a keyed
-digest (gateway.audit.digest) and their top-level keys, never their values;
-and what the inner stages noted in ``call.notes`` (backend status, attempts,
-PII findings by type). The caller's answer waits until the record is written.
+reason, the config version and the latencies; where the call came from (its
+``CallMeta``: source address, session, protocol revision, conversation and
+approval ids); arguments only as a keyed digest (gateway.audit.digest) and
+their top-level keys, and redacted only for tools whose spec opts in
+(gateway.audit.redaction); and what the inner stages noted in ``call.notes``
+(the deciding rule, backend status, attempts and time, PII findings by type).
+The caller's answer waits until the record is written.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from gateway.audit import AuditRecord, AuditWriter
+from gateway.audit.redaction import ArgumentRedactor
 from gateway.auth import Principal
 from gateway.errors import GatewayError, as_gateway_error
+from gateway.logs import current_decision_id
 from gateway.metrics import CallMetrics
 from gateway.pipeline import Handler, ToolCall, ToolResult
 
@@ -28,12 +33,14 @@ class Audit:
         config_version: str,
         metrics: CallMetrics | None = None,
         declared: Mapping[str, frozenset[str]] | None = None,
+        redactor: ArgumentRedactor | None = None,
     ) -> None:
         self._writer = writer
         self._config_version = config_version
         self._metrics = metrics
         #: Per tool, the argument names its input schema declares: the only keys a record names.
         self._declared = declared or {}
+        self._redactor = redactor
 
     async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult:
         started = time.perf_counter()
@@ -57,6 +64,15 @@ class Audit:
         elapsed = time.perf_counter() - started
         if self._metrics is not None:  # counted here, so metrics and audit agree on every outcome
             self._metrics.observe(call.tool_name, decision, reason, elapsed)
+        redacted = None
+        if self._redactor is not None and self._redactor.wants(call.tool_name):
+            principal = call.principal
+            redacted, withheld = await self._redactor.redact(
+                call.tool_name, call.arguments, principal.roles, principal.tenant
+            )
+            if withheld is not None:
+                call.notes["arguments_withheld"] = withheld
+        meta = call.meta
         record = AuditRecord.tool_call(
             request_id=call.request_id,
             transport=call.transport,
@@ -71,6 +87,13 @@ class Audit:
             config_version=self._config_version,
             latency_us=round(elapsed * 1_000_000),
             notes=call.notes,
+            redacted=redacted,
+            source=meta.source,
+            session_id=meta.session_id,
+            protocol_version=meta.protocol_version,
+            conversation_id=meta.conversation_id,
+            approval_id=meta.approval_id,
+            decision_id=current_decision_id(),
         )
         await self._writer.write(record)
 
@@ -84,6 +107,12 @@ class ListingContext(Protocol):
     def request_id(self) -> str: ...
     @property
     def transport(self) -> str: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def protocol_version(self) -> str | None: ...
 
 
 Listing = Callable[[Any, Any], Awaitable[Any]]
@@ -124,6 +153,9 @@ class AuditListing:
             config_version=self._config_version(),
             latency_us=round((time.perf_counter() - started) * 1_000_000),
             tools_listed=listed,
+            source=context.source,
+            session_id=context.session_id,
+            protocol_version=context.protocol_version,
         )
         await self._writer.write(record)
 

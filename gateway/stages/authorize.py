@@ -1,7 +1,9 @@
 """Ask the policy whether this principal may call this tool with these arguments. Deny by default.
 
 It runs before validation, so a caller who may not use a tool learns nothing
-about its schema from the error it gets.
+about its schema from the error it gets. The rule that decided (``file:line``)
+goes on the audit record, for allowed and denied calls alike: the engine caches
+it with the decision, so naming it costs no evaluation.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ class Authorize:
         self._policy = policy
 
     async def __call__(self, call: ToolCall, call_next: Handler) -> ToolResult:
-        if not self._policy.allows(call.principal, call.tool_name, "call", call.arguments):
+        ruling = self._policy.ruling(call.principal, call.tool_name, "call", call.arguments)
+        if ruling.rule is not None:
+            call.notes["rule"] = ruling.rule
+        if not ruling.allowed:
             raise PolicyDenied()
         return await call_next(call)

@@ -1,8 +1,8 @@
-"""State that outlives a call: rate-limit buckets and MCP sessions, in memory or in Redis."""
+"""State that outlives a call: rate-limit buckets, MCP sessions and approval requests, in memory or in Redis."""
 
 from __future__ import annotations
 
-from gateway.store.base import Bucket, Store
+from gateway.store.base import ApprovalStore, Bucket, Store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 
@@ -14,4 +14,4 @@ def build_store(redis_url: str | None, *, max_sessions: int) -> Store:
     return MemoryStore(max_sessions=max_sessions)
 
 
-__all__ = ["Bucket", "MemoryStore", "RedisStore", "Store", "build_store"]
+__all__ = ["ApprovalStore", "Bucket", "MemoryStore", "RedisStore", "Store", "build_store"]

@@ -1,4 +1,4 @@
-"""The store interface: where state that outlives one call lives (rate-limit buckets, MCP sessions).
+"""The store interface: where state that outlives one call lives (rate-limit buckets, MCP sessions, approvals).
 
 Two implementations share these semantics: :class:`~gateway.store.memory.MemoryStore`
 (one process, the default) and :class:`~gateway.store.redis.RedisStore` (shared by every
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from gateway.approvals.record import ApprovalDecision, ApprovalRequest, ClaimOutcome
     from gateway.sessions import Session
 
 
@@ -35,9 +36,56 @@ class Bucket:
         return self.interval_s * (self.burst - 1)
 
 
+class ApprovalStore(Protocol):
+    """Requests for human approval (gateway.approvals.record), each change one atomic step.
+
+    ``now`` is the caller's wall clock (seconds since the epoch): expiry is judged by it, the same way
+    in every process. A request is forgotten ``keep_s`` after its expiry.
+    """
+
+    async def create(self, request: ApprovalRequest, *, now: float, keep_s: float, max_pending: int) -> ApprovalRequest:
+        """Keep ``request`` (pending, with its arguments), or return the one in force instead.
+
+        When the same principal already has a pending, unexpired request with the same digest, that one
+        is returned and nothing is stored: an agent repeating its call without the id adds nothing.
+        Raises :class:`~gateway.approvals.record.TooManyPending` when the principal already has
+        ``max_pending`` requests waiting.
+        """
+        ...
+
+    async def get(self, approval_id: str) -> ApprovalRequest | None:
+        """The request, whatever its state, until it is forgotten."""
+        ...
+
+    async def for_tenant(self, tenant: str, *, now: float) -> list[ApprovalRequest]:
+        """The tenant's requests not yet forgotten, whatever their state, newest first."""
+        ...
+
+    async def decide(
+        self, request: ApprovalRequest, decision: ApprovalDecision, *, now: float
+    ) -> ApprovalRequest | None:
+        """Record ``decision`` if the request is still pending and unexpired, dropping its arguments.
+
+        Returns the decided request; None when it was not pending any more (decided meanwhile, expired,
+        forgotten), and then nothing changes.
+        """
+        ...
+
+    async def claim(self, approval_id: str, digest: str, *, now: float) -> ClaimOutcome:
+        """Spend an approval: ``claimed`` exactly once for an approved, unexpired request with this digest.
+
+        Every other caller, concurrent or later, in this process or another, gets why not.
+        """
+        ...
+
+
 class Store(Protocol):
     #: "memory" or "redis": what metrics and logs call it.
     kind: str
+    @property
+    def approvals(self) -> ApprovalStore:
+        """Requests for human approval; shared by every process when the store is."""
+        ...
 
     @property
     def answering(self) -> bool:

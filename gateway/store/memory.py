@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from gateway.sessions import Session
 from gateway.store import gcra
 from gateway.store.base import Bucket
+from gateway.store.memory_approvals import MemoryApprovals
 
 #: Buckets kept before idle ones are swept; the sweep runs again when the table has doubled since.
 _SWEEP_AT = 10_000
@@ -29,6 +30,7 @@ class MemoryStore:
         self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
         # (tenant, subject) -> that principal's session ids, least recently used first: what its cap evicts.
         self._owned: dict[tuple[str, str], OrderedDict[str, None]] = {}
+        self.approvals = MemoryApprovals()
 
     @property
     def answering(self) -> bool:

@@ -1,5 +1,7 @@
 """The Redis store: state shared by every gateway process pointed at one Redis (``CALLGATE_REDIS_URL``).
 
+Approval requests live here too (gateway.store.redis_approvals), through the same guard.
+
 Each rate-limit decision is one Lua script, so it is atomic across processes
 and uses Redis's clock, not each process's. Sessions are keys with an idle TTL
 that every use restarts; they are stored under a hash of their id, so a dump of
@@ -39,6 +41,7 @@ from gateway.jsoncodec import DecodeError, dumps, loads
 from gateway.sessions import Session
 from gateway.store.base import Bucket
 from gateway.store.memory import MemoryStore
+from gateway.store.redis_approvals import RedisApprovals
 
 log = logging.getLogger("callgate.store")
 
@@ -154,10 +157,14 @@ class RedisStore:
         self._save_session = self._redis.register_script(_SAVE_SESSION)
         self._load_session = self._redis.register_script(_LOAD_SESSION)
         self._drop_session = self._redis.register_script(_DROP_SESSION)
+        # Approvals are never served from the fallback: a decision only one process knows is no decision.
+        self.approvals = RedisApprovals(self._redis, self._guard)
         self._fallback = fallback or MemoryStore()
         self._down = False
         self._retry_at = 0.0
         self._trial_running = False
+        #: Commands that failed (unreachable, timed out, refused), for callgate_store_errors_total.
+        self.errors = 0
         self._pending: list[tuple[Sequence[Bucket], asyncio.Future[float]]] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -252,9 +259,11 @@ class RedisStore:
         try:
             result = await command()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            self.errors += 1
             self._mark_down(exc)
             raise StoreUnavailable(data={"retry_after_s": _RETRY_S}) from None
         except redis.exceptions.RedisError as exc:  # Redis answered, but refused (out of memory, read-only...)
+            self.errors += 1
             log.error("Redis at %s refused a command: %s", self.where, type(exc).__name__)
             raise StoreUnavailable(data={"retry_after_s": _RETRY_S}) from None
         finally:

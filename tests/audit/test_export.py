@@ -191,3 +191,74 @@ def test_export_skips_a_torn_tail(tmp_path: Path) -> None:
     with segment.open("ab") as file:
         file.write(b'{"chain":"half a rec')
     assert len(list(records(tmp_path))) == 5
+
+
+def test_the_new_fields_map_to_ocsf_cef_and_csv(tmp_path: Path) -> None:
+    """Where a call came from, the deciding rule, backend time, redacted arguments, and an export's filters."""
+    import asyncio
+
+    from gateway.audit import AuditRecord
+
+    admin = Principal("ops-admin", "acme", ("admin",), method="api_key")
+    call = call_record(
+        1,
+        transport="mcp",
+        source="127.0.0.1",
+        session_id="sess-1",
+        protocol_version="2025-06-18",
+        conversation_id="task-42",
+        approval_id="apr-7",
+        redacted={"customer_id": "C1001", "note": "<EMAIL_ADDRESS>"},
+        notes={"backend_status": 200, "backend_us": 640, "attempts": 2, "rule": "policies/policy.csv:48"},
+    )
+    export_record = AuditRecord.audit_export(
+        request_id="r-export",
+        source="127.0.0.1",
+        principal=admin,
+        format="cef",
+        filters={"conversation": "task-42"},
+        config_version="v",
+    )
+
+    async def write() -> None:
+        audit = writer(tmp_path)
+        await audit.start()
+        try:
+            for record in (call, export_record):
+                await audit.write(record)
+        finally:
+            await audit.close()
+
+    asyncio.run(write())
+    ocsf = [json.loads(line) for line in exported_lines(tmp_path, "ocsf")]
+    for event in ocsf:
+        assert not list(ocsf_validator().iter_errors(event))
+    tool_event, export_event = ocsf
+    assert tool_event["metadata"]["correlation_uid"] == "task-42"
+    assert tool_event["actor"]["session"] == {"uid": "sess-1"}
+    assert tool_event["actor"]["authorizations"] == [
+        {"decision": "allowed", "policy": {"uid": "policies/policy.csv:48"}}
+    ]
+    assert tool_event["api"]["version"] == "2025-06-18"
+    assert tool_event["api"]["request"] == {"uid": "req-1", "data": {"customer_id": "C1001", "note": "<EMAIL_ADDRESS>"}}
+    assert tool_event["unmapped"]["backend_us"] == 640 and tool_event["unmapped"]["approval_id"] == "apr-7"
+    assert "arguments" not in tool_event["unmapped"] and "session_id" not in tool_event["unmapped"]
+    assert (export_event["activity_id"], export_event["api"]["request"]["data"]) == (
+        2,
+        {"format": "cef", "filters": {"conversation": "task-42"}},
+    )
+    (_, cef), _ = [parse_cef(line) for line in exported_lines(tmp_path, "cef")]
+    assert (cef["callgateConversationId"], cef["callgateSessionId"], cef["callgateApprovalId"]) == (
+        "task-42",
+        "sess-1",
+        "apr-7",
+    )
+    assert (cef["callgateProtocolVersion"], cef["flexNumber1"], cef["flexNumber2"]) == ("2025-06-18", "640", "2")
+    row, export_row = csv.DictReader(io.StringIO(exported(tmp_path, "csv").decode(), newline=""))
+    assert (row["conversation_id"], row["session_id"], row["protocol_version"]) == ("task-42", "sess-1", "2025-06-18")
+    assert json.loads(row["arguments"]) == {"customer_id": "C1001", "note": "<EMAIL_ADDRESS>"}
+    assert json.loads(export_row["export"]) == {"format": "cef", "filters": {"conversation": "task-42"}}
+
+
+def exported_lines(trail: Path, format: str) -> list[str]:
+    return [line for line in exported(trail, format).decode().split("\n") if line]

@@ -41,6 +41,8 @@ class Filters:
     tenant: str | None = None
     tool: str | None = None
     decision: str | None = None
+    #: One agent task's records: those whose ``conversation_id`` is this.
+    conversation: str | None = None
 
     def matches(self, record: dict[str, Any]) -> bool:
         time = record.get("time")
@@ -53,6 +55,7 @@ class Filters:
             and (self.tenant is None or record.get("tenant") == self.tenant)
             and (self.tool is None or record.get("tool") == self.tool)
             and (self.decision is None or record.get("decision") == self.decision)
+            and (self.conversation is None or record.get("conversation_id") == self.conversation)
         )
 
 

@@ -22,7 +22,15 @@ Field mapping (extension key: record field):
 | ``cs5`` ``argsDigest`` / ``cs6`` ``configVersion`` | ``args_digest``, ``config_version`` |
 | ``cn1`` ``code`` / ``cn2`` ``latencyUs`` / ``cn3`` ``backendStatus`` | ``code``, ``latency_us``, ``backend_status`` |
 | ``flexString1`` ``requestId`` / ``flexString2`` ``rule`` | ``request_id``, ``rule`` |
+| ``flexNumber1`` ``backendUs`` / ``flexNumber2`` ``attempts`` | ``backend_us``, ``attempts`` |
 | ``deviceExternalId`` / ``cnt`` | ``chain``, ``seq`` |
+| ``callgateConversationId`` / ``callgateSessionId`` | ``conversation_id``, ``session_id`` |
+| ``callgateApprovalId`` / ``callgateProtocolVersion`` | ``approval_id``, ``protocol_version`` |
+
+The dictionary's six custom strings are taken, so the last four are vendor keys
+(letters and digits only, as CEF allows; most SIEMs keep them as they are).
+Structured fields (redacted ``arguments``, ``pii``, ``notes``, an export's
+filters) are not in CEF: export JSON Lines or OCSF for them.
 
 Severity: 1 allowed, 3 tool_error or cancelled, 5 refused, 7 failed, 0 otherwise.
 """
@@ -48,6 +56,8 @@ _LABELLED = (
     ("cn3", "backendStatus", "backend_status"),
     ("flexString1", "requestId", "request_id"),
     ("flexString2", "rule", "rule"),
+    ("flexNumber1", "backendUs", "backend_us"),
+    ("flexNumber2", "attempts", "attempts"),
 )
 _PLAIN = (
     ("externalId", "decision_id"),
@@ -59,6 +69,10 @@ _PLAIN = (
     ("requestMethod", "method"),
     ("deviceExternalId", "chain"),
     ("cnt", "seq"),
+    ("callgateConversationId", "conversation_id"),
+    ("callgateSessionId", "session_id"),
+    ("callgateApprovalId", "approval_id"),
+    ("callgateProtocolVersion", "protocol_version"),
 )
 
 

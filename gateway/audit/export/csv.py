@@ -1,7 +1,9 @@
 """CSV (RFC 4180): a header row, then one row per record; quoted where a value needs it, CRLF line ends.
 
-Lists (roles, argument keys) are joined with ``;``; objects (PII findings,
-notes, a reload's error location) are JSON. Values are written as they are: a
+One column per record field but the checkpoint's (``COLUMNS``, in this order).
+Lists (roles, argument keys) are joined with ``;``; objects (redacted
+arguments, PII findings, notes, an export's filters, a reload's error
+location) are JSON. Values are written as they are: a
 spreadsheet that evaluates cells starting with ``=`` should import the file as
 text.
 """
@@ -33,10 +35,14 @@ COLUMNS = (
     "tool",
     "request_id",
     "session_id",
+    "protocol_version",
+    "conversation_id",
+    "approval_id",
     "rule",
     "config_version",
     "arg_keys",
     "args_digest",
+    "arguments",
     "backend_status",
     "attempts",
     "latency_us",
@@ -51,7 +57,9 @@ COLUMNS = (
     "outcome",
     "previous_version",
     "error",
+    "restart_required",
     "notes",
+    "export",
     "chain",
     "seq",
 )

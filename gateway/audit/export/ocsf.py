@@ -8,24 +8,29 @@ activity_id), ``time`` (milliseconds since the epoch), ``severity_id``,
 
 | OCSF attribute | record field |
 | --- | --- |
-| ``activity_id`` | 2 Read for ``tools/list``; 99 Other (``activity_name`` the event) for the rest |
+| ``activity_id`` | 2 Read for ``tools/list`` and ``audit/export``; 99 Other (``activity_name``: the event) else |
 | ``severity_id`` | 1 Informational (allowed), 2 Low (tool_error, cancelled), 3 Medium (refused), 4 High (failed) |
 | ``status_id`` / ``status`` | 1 Success when ``decision`` is allowed, else 2 Failure |
 | ``status_code`` / ``status_detail`` | ``reason`` / ``decision`` |
 | ``metadata.uid`` | ``decision_id`` |
-| ``metadata.correlation_uid`` | ``request_id`` |
+| ``metadata.correlation_uid`` | ``conversation_id`` (one agent task's events), else ``request_id`` |
 | ``metadata.tenant_uid`` | ``tenant`` |
 | ``metadata.sequence`` / ``metadata.log_name`` | ``seq`` / ``chain`` |
 | ``metadata.original_time`` | ``time`` as written |
 | ``actor.user`` | ``uid``: ``subject``, ``groups``: ``roles``, ``org.uid``: ``tenant`` |
 | ``actor.app_name`` | ``callgate`` when no subject is known (a refused credential) |
+| ``actor.session.uid`` | ``session_id`` (the MCP session) |
+| ``actor.authorizations`` | ``[{decision: decision, policy: {uid: rule}}]`` when a rule decided |
 | ``api.operation`` | ``method``, else the event |
 | ``api.service.name`` | ``tool`` |
+| ``api.version`` | ``protocol_version`` (the MCP revision) |
 | ``api.request.uid`` | ``request_id`` |
+| ``api.request.data`` | ``arguments`` (redacted), or an ``audit/export``'s ``export`` (format and filters) |
 | ``api.response.code`` / ``error`` | ``code`` / ``reason`` |
 | ``src_endpoint`` | ``ip``: ``source`` when known, else ``name``: ``transport`` |
 | ``duration`` | ``latency_us`` / 1000 |
-| ``unmapped`` | every other field (argument keys and digest, config version, PII findings, attempts...) |
+| ``unmapped`` | every other field, under its own name: ``arg_keys``, ``args_digest``, ``config_version``, |
+| ``unmapped`` (cont.) | ``pii``, ``attempts``, ``backend_us``, ``backend_status``, ``approval_id``, ``notes``... |
 """
 
 from __future__ import annotations
@@ -58,23 +63,33 @@ _MAPPED = frozenset(
         "decision",
         "source",
         "latency_us",
+        "session_id",
+        "conversation_id",
+        "protocol_version",
+        "rule",
+        "arguments",
+        "export",
     )
 )
+#: Events whose activity is reading (API Activity's Read, 2).
+_READS = frozenset(("tools/list", "audit/export"))
 
 
 def ocsf_event(record: dict[str, Any]) -> dict[str, Any]:
     event = str(record.get("event", ""))
     decision = record.get("decision")
-    activity_id = 2 if event == "tools/list" else 99
+    activity_id = 2 if event in _READS else 99
     time = str(record["time"])
     metadata: dict[str, Any] = {
         "product": {"name": "callgate", "vendor_name": "callgate", "version": __version__},
         "version": OCSF_VERSION,
         "original_time": time,
     }
+    correlation = record.get("conversation_id") or record.get("request_id")
+    if correlation is not None:
+        metadata["correlation_uid"] = str(correlation)
     for attribute, field in (
         ("uid", "decision_id"),
-        ("correlation_uid", "request_id"),
         ("tenant_uid", "tenant"),
         ("sequence", "seq"),
         ("log_name", "chain"),
@@ -89,11 +104,20 @@ def ocsf_event(record: dict[str, Any]) -> dict[str, Any]:
         if record.get("tenant") is not None:
             user["org"] = {"uid": str(record["tenant"])}
         actor = {"user": user}
+    if record.get("session_id") is not None:
+        actor["session"] = {"uid": str(record["session_id"])}
+    if record.get("rule") is not None:
+        actor["authorizations"] = [{"decision": str(decision), "policy": {"uid": str(record["rule"])}}]
     api: dict[str, Any] = {"operation": str(record.get("method") or event)}
     if record.get("tool"):
         api["service"] = {"name": str(record["tool"])}
+    if record.get("protocol_version") is not None:
+        api["version"] = str(record["protocol_version"])
+    data = record.get("arguments") if record.get("arguments") is not None else record.get("export")
     if record.get("request_id") is not None:
         api["request"] = {"uid": str(record["request_id"])}
+        if data is not None:
+            api["request"]["data"] = data
     response: dict[str, Any] = {}
     if isinstance(record.get("code"), int):
         response["code"] = record["code"]
@@ -126,7 +150,8 @@ def ocsf_event(record: dict[str, Any]) -> dict[str, Any]:
         out["status_detail"] = str(decision)
     if isinstance(record.get("latency_us"), int):
         out["duration"] = record["latency_us"] // 1000
-    unmapped = {name: value for name, value in record.items() if name not in _MAPPED and value is not None}
+    mapped = _MAPPED if "request" in api else _MAPPED - {"arguments", "export"}
+    unmapped = {name: value for name, value in record.items() if name not in mapped and value is not None}
     if unmapped:
         out["unmapped"] = unmapped
     return out
