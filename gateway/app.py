@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +28,7 @@ from gateway.config import Config, ConfigError, default_config_dir, load_config
 from gateway.config.demo_credentials import demo_credentials_in, refusal_message
 from gateway.dispatcher import Dispatcher
 from gateway.edge import LOOPBACK_HOSTS, BodyLimit, HostCheck, LastResort, OriginCheck, RequestId, is_loopback
-from gateway.errors import GatewayError, SiteNotAllowed, Unauthenticated, error_object
+from gateway.errors import GatewayError, SiteNotAllowed, StoreUnavailable, Unauthenticated, error_object
 from gateway.health import Readiness
 from gateway.http_protocol import LIMITS_STATE_KEY, REFUSALS_STATE_KEY, HeadLimits
 from gateway.logs import LogContext
@@ -229,6 +230,10 @@ def create_app(
         authorization = request.headers.get("authorization")
         client = request.client.host if request.client else None
         if scrape.allows(authorization.encode("latin-1") if authorization else None, client):
+            # Counted in the store at each scrape, so every replica reports the same, shared figure; a
+            # store that does not answer leaves the last count (and store errors say why).
+            with contextlib.suppress(StoreUnavailable):
+                metrics.approvals_pending.set(await store.approvals.pending_count(now=time.time()))
             return Response(metrics.exposition(), media_type=metrics.content_type)
         if scrape.needs_token:
             return _refusal(Unauthenticated(), {"WWW-Authenticate": "Bearer"})

@@ -76,27 +76,31 @@ BUILTIN_SCRIPTS: dict[str, dict[str, Any]] = {
     "finance-refund-approval": {
         "name": "finance-refund-approval",
         "description": (
-            "finance-agent: refunds 900 EUR, above its limit; the gateway parks the call for a human, "
+            "finance-agent: refunds 450 EUR, above what it may refund alone; the gateway parks the call for a human, "
             "the client waits, and the refund executes once when approved."
         ),
         "steps": [
             {"id": "lookup", "call": "crm.get_customer", "arguments": {"customer_id": "C1001"}},
             {
                 "id": "refund",
-                "say": "This refund is above my limit; a human has to approve it.",
+                "say": "Refunds above 200 EUR need a human's approval; asking for it.",
                 "call": "billing.issue_refund",
-                "arguments": {"customer_id": "C1001", "amount": 900, "currency": "EUR", "reason": "contract ended"},
+                "arguments": {"customer_id": "C1001", "amount": 450, "currency": "EUR", "reason": "contract ended"},
                 "on": [
-                    {"if": {"reason": "approval.denied"}, "answer": "A human approver denied the 900 EUR refund."},
-                    {"if": {"reason": "approval.expired"}, "answer": "Nobody approved the 900 EUR refund in time."},
+                    {"if": {"reason": "approval.denied"}, "answer": "A human approver denied the 450 EUR refund."},
+                    {"if": {"reason": "approval.expired"}, "answer": "Nobody approved the 450 EUR refund in time."},
+                    {
+                        "if": {"reason": "approval.used"},
+                        "answer": "That approval was already spent on an earlier call.",
+                    },
                     {"if": {"reason": "approval.pending"}, "answer": "The refund still awaits approval."},
-                    {"if": {"reason": "policy.denied"}, "answer": "A 900 EUR refund is beyond what I may issue."},
+                    {"if": {"reason": "policy.denied"}, "answer": "A 450 EUR refund is beyond what I may issue."},
                     {"if": {"outcome": "refused"}, "answer": "The refund was refused: {last.reason}."},
                 ],
             },
             {
                 "id": "done",
-                "answer": "Refund {refund.result.refund_id} of 900 EUR issued to {lookup.result.name} after approval.",
+                "answer": "Refund {refund.result.refund_id} of 450 EUR issued to {lookup.result.name} after approval.",
             },
         ],
     },

@@ -26,6 +26,7 @@ from gateway.audit.chain import CHECKPOINT_KEY_VARIABLE, checkpoint_key
 from gateway.audit.export import export
 from gateway.audit.verify import verify
 from gateway.config import load_config
+from gateway.demo.approval_story import REFUND_TOOL, ApprovalStory, run_approval_story
 from gateway.demo.backends import create_backend_app
 from gateway.demo.keys import read_demo_keys
 from gateway.demo.tokens import mint_demo_token
@@ -174,7 +175,13 @@ async def _run(config_dir: Path, echo: Callable[[str], None]) -> bool:
             async with serve_in_task(create_app(config)) as gateway_url:
                 echo(f"callgate demo: backends at {backend_url}, gateway at {gateway_url}, config {config.version}\n")
                 ok = await _steps(gateway_url, keys, echo)
+                story = await run_approval_story(gateway_url, keys, echo)
             audit_lines = _audit_records(Path(scratch) / "audit")
+        task_records = [
+            r for r in audit_lines if story.conversation_id and r.get("conversation_id") == story.conversation_id
+        ]
+        story_ok = story.ok and _approval_trail(audit_lines, task_records, story, echo)
+        audit_lines = [r for r in audit_lines if r not in task_records]
         counted = sum(1 for record in audit_lines if record.get("event") == "tools/call")
         calls = sum(1 for step in STEPS if step.expect != "auth.unauthenticated")
         # The made-up key's requests never reach a tool call; each is a request/refused record instead.
@@ -192,7 +199,7 @@ async def _run(config_dir: Path, echo: Callable[[str], None]) -> bool:
             echo("personal data in it, by type and count only: " + json.dumps(blocked.get("pii")))
         # Last: the trail checked as an auditor would, and handed over as a SIEM takes it.
         trail_ok = _verify_and_export(Path(scratch) / "audit", echo)
-        return ok and counted == calls and refused > 0 and trail_ok
+        return ok and story_ok and counted == calls and refused > 0 and trail_ok
 
 
 async def _steps(gateway_url: str, keys: dict[str, str], echo: Callable[[str], None]) -> bool:
@@ -238,6 +245,26 @@ def _classify(outcome: CallOutcome) -> tuple[str, str]:
             )
         return "allowed", "ok"
     return "refused", outcome.reason or "?"
+
+
+def _approval_trail(
+    records: list[dict[str, Any]], task_records: list[dict[str, Any]], story: ApprovalStory, echo: Callable[[str], None]
+) -> bool:
+    """The agent task on the audit trail: its calls found by conversation id, the approval's three events."""
+    events = [
+        r["event"] for r in records if r.get("approval_id") == story.approval_id and r["event"].startswith("approval/")
+    ]
+    executed = [
+        r
+        for r in task_records
+        if r.get("event") == "tools/call" and r.get("tool") == REFUND_TOOL and r.get("decision") == "allowed"
+    ]
+    echo(
+        f"\naudit: the agent task's {len(task_records)} records share conversation_id {story.conversation_id}; "
+        f"approval {story.approval_id}: {', '.join(events)}; the refund executed {len(executed)} time(s)"
+    )
+    wanted = {"approval/requested", "approval/decided", "approval/executed"}
+    return set(events) == wanted and events.count("approval/executed") == 1 and len(executed) == 1
 
 
 def _verify_and_export(directory: Path, echo: Callable[[str], None]) -> bool:

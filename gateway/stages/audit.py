@@ -92,7 +92,8 @@ class Audit:
             session_id=meta.session_id,
             protocol_version=meta.protocol_version,
             conversation_id=meta.conversation_id,
-            approval_id=meta.approval_id,
+            # The id the call claimed, or the one the approval stage just parked it under.
+            approval_id=meta.approval_id or call.notes.pop("approval_id", None),
             decision_id=current_decision_id(),
         )
         await self._writer.write(record)

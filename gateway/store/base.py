@@ -57,6 +57,10 @@ class ApprovalStore(Protocol):
         """The request, whatever its state, until it is forgotten."""
         ...
 
+    async def pending_count(self, *, now: float) -> int:
+        """How many requests, of every tenant, wait for a decision and have not expired."""
+        ...
+
     async def for_tenant(self, tenant: str, *, now: float) -> list[ApprovalRequest]:
         """The tenant's requests not yet forgotten, whatever their state, newest first."""
         ...
@@ -82,6 +86,7 @@ class ApprovalStore(Protocol):
 class Store(Protocol):
     #: "memory" or "redis": what metrics and logs call it.
     kind: str
+
     @property
     def approvals(self) -> ApprovalStore:
         """Requests for human approval; shared by every process when the store is."""

@@ -45,6 +45,9 @@ class MemoryApprovals:
     async def get(self, approval_id: str) -> ApprovalRequest | None:
         return self._requests.get(approval_id)
 
+    async def pending_count(self, *, now: float) -> int:
+        return sum(1 for waiting in self._pending.values() for expires in waiting.values() if expires > now)
+
     async def for_tenant(self, tenant: str, *, now: float) -> list[ApprovalRequest]:
         found = [
             request for id, request in self._requests.items() if request.tenant == tenant and self._forget_at[id] > now

@@ -9,6 +9,8 @@ Layout (``callgate:`` prefix):
   decided (a repeat without the id finds it).
 - ``approvals-pending:<owner>``: the principal's pending ids scored by expiry (what the cap counts).
 - ``approvals-of:<tenant>``: the tenant's ids scored by expiry, for listing, pruned past ``keep_s``.
+- ``approvals-pending``: every pending id scored by expiry, whoever asked: what the
+  ``callgate_approvals_pending`` gauge counts.
 
 Owners and tenants are hashed, so no principal is readable from the key names. The scripts only compare
 and set scalar fields: the JSON is written and read by Python, never re-encoded by Lua. Times come from
@@ -37,10 +39,11 @@ Arg = bytes | str | int | float
 
 _PREFIX = "callgate:"
 _RECORD = _PREFIX + "approval:"
+_ALL_PENDING = _PREFIX + "approvals-pending"
 #: Requests one listing returns at most (the newest).
 MAX_LISTED = 500
 
-# KEYS: the new record, the digest index, the principal's pending set, the tenant's set.
+# KEYS: the new record, the digest index, the principal's pending set, the tenant's set, every pending id.
 # ARGV: id, fixed JSON, arguments JSON, digest, now (ms), expires (ms), keep (ms), cap, record prefix.
 _CREATE = """
 local now, expires, keep = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -65,10 +68,13 @@ redis.call('PEXPIRE', KEYS[3], expires - now)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - keep)
 redis.call('ZADD', KEYS[4], expires, ARGV[1])
 if redis.call('PTTL', KEYS[4]) < expires - now + keep then redis.call('PEXPIRE', KEYS[4], expires - now + keep) end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+redis.call('ZADD', KEYS[5], expires, ARGV[1])
 return {'created'}
 """
 
-# KEYS: the record, the principal's pending set, the digest index. ARGV: id, state, decision JSON, now (ms).
+# KEYS: the record, the principal's pending set, the digest index, every pending id.
+# ARGV: id, state, decision JSON, now (ms).
 _DECIDE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'pending' or tonumber(redis.call('HGET', KEYS[1], 'expires')) <= tonumber(ARGV[4]) then
@@ -77,6 +83,7 @@ end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'decision', ARGV[3])
 redis.call('HDEL', KEYS[1], 'args')
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return redis.call('HGETALL', KEYS[1])
 """
@@ -113,9 +120,16 @@ class RedisApprovals:
         self._claim = client.register_script(_CLAIM)
         self._list = client.register_script(_LIST)
         self._hgetall = client.hgetall
+        self._zcount = client.zcount
 
     async def create(self, request: ApprovalRequest, *, now: float, keep_s: float, max_pending: int) -> ApprovalRequest:
-        keys = [_RECORD + request.id, _digest_key(request.digest), _pending_key(request), _tenant_key(request.tenant)]
+        keys = [
+            _RECORD + request.id,
+            _digest_key(request.digest),
+            _pending_key(request),
+            _tenant_key(request.tenant),
+            _ALL_PENDING,
+        ]
         args: list[Arg] = [
             request.id,
             dumps(request.fixed_json()),
@@ -140,6 +154,9 @@ class RedisApprovals:
     async def get(self, approval_id: str) -> ApprovalRequest | None:
         return _from_fields(await self._guard(partial(self._hgetall, _RECORD + approval_id)))
 
+    async def pending_count(self, *, now: float) -> int:
+        return int(await self._guard(partial(self._zcount, _ALL_PENDING, f"({_ms(now)}", "+inf")))
+
     async def for_tenant(self, tenant: str, *, now: float) -> list[ApprovalRequest]:
         args: list[Arg] = [_RECORD, MAX_LISTED]
         answer = await self._guard(partial(self._list, keys=[_tenant_key(tenant)], args=args))
@@ -149,7 +166,7 @@ class RedisApprovals:
     async def decide(
         self, request: ApprovalRequest, decision: ApprovalDecision, *, now: float
     ) -> ApprovalRequest | None:
-        keys = [_RECORD + request.id, _pending_key(request), _digest_key(request.digest)]
+        keys = [_RECORD + request.id, _pending_key(request), _digest_key(request.digest), _ALL_PENDING]
         state = "approved" if decision.approved else "denied"
         args: list[Arg] = [request.id, state, dumps(decision.to_json()), _ms(now)]
         answer = await self._guard(partial(self._decide, keys=keys, args=args))

@@ -13,7 +13,7 @@ from tests.agent_runtime.standin import StandIn, pending, refused, result
 from tests.conftest import RunningGateway
 
 FAST = WaitPolicy(poll_s=0.02, max_approval_wait_s=30)
-REFUND = {"customer_id": "C1001", "amount": 900, "currency": "EUR"}
+REFUND = {"customer_id": "C1001", "amount": 450, "currency": "EUR"}
 
 
 async def test_every_list_and_call_carries_the_conversation_id(stand_in: StandIn) -> None:
@@ -118,7 +118,7 @@ async def test_the_agent_waits_for_the_approval_and_the_call_executes_once(stand
     trace = await run_agent(stand_in.url, "key", "finance-refund-approval", waits=FAST)
 
     assert trace.stop_reason == "answer"
-    assert trace.answer == "Refund R9 of 900 EUR issued to Ada Lovelace after approval."
+    assert trace.answer == "Refund R9 of 450 EUR issued to Ada Lovelace after approval."
     refund = tool_events(trace)[1]
     assert refund.decision == "allowed"
     assert refund.waits == [{"reason": "approval.pending", "waited_s": 0.04, "attempts": 2, "approval_id": "apr-3"}]
@@ -132,7 +132,7 @@ async def test_a_denied_approval_is_an_observation_the_script_answers(stand_in: 
 
     trace = await run_agent(stand_in.url, "key", "finance-refund-approval", waits=FAST)
 
-    assert trace.answer == "A human approver denied the 900 EUR refund."
+    assert trace.answer == "A human approver denied the 450 EUR refund."
     assert tool_events(trace)[1].reason == "approval.denied"
 
 

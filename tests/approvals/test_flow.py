@@ -334,3 +334,18 @@ async def test_the_bundled_agent_client_waits_over_mcp_and_the_call_runs_once(
     assert outcome.ok, outcome
     assert outcome.waits and outcome.waits[0].reason == "approval.pending"
     assert refunds.issued == 1
+
+
+def test_the_pending_gauge_counts_what_waits_for_a_human(start_gateway: GatewayFactory, counting_backend: str) -> None:
+    gateway = start(start_gateway, counting_backend)
+
+    def pending() -> float:
+        exposition = httpx.get(f"{gateway.url}/metrics", timeout=30).text
+        line = next(x for x in exposition.splitlines() if x.startswith("callgate_approvals_pending "))
+        return float(line.split()[1])
+
+    assert pending() == 0
+    approval_id = park(gateway.url, gateway.keys[AGENT])
+    assert pending() == 1
+    assert decide(gateway.url, gateway.keys[APPROVER], approval_id, "deny").status_code == 200
+    assert pending() == 0

@@ -1,13 +1,14 @@
 """Scale-out, tested: three ``callgate serve`` processes and one Redis on loopback behave as one gateway.
 
 One test walks the whole story an operator relies on: one global rate limit across the processes, an
-MCP session opened on one and used on the others, [an approval granted through one and executed through
-another exactly once: see approval_across_processes], a policy reload on all, and at the end (SIGTERM
+MCP session opened on one and used on the others, an approval granted through one and executed through
+another exactly once (its replays raced on all three), a policy reload on all, and at the end (SIGTERM
 to each) every process's own audit chain verifying, its final checkpoint signed.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,12 +70,40 @@ def session_across_processes(urls: list[str], headers: dict[str, str]) -> None:
         assert answered.status_code == 200 and answered.json()["result"]["isError"] is False
 
 
-def approval_across_processes(urls: list[str], keys: dict[str, str]) -> None:
-    """TODO(approvals): request on urls[0] (-31202), approve on urls[1], execute on urls[2] exactly once.
+REFUND = {"customer_id": "C1001", "amount": 450, "currency": "EUR", "reason": "contract ended"}
 
-    The place for the approval step of the scale-out story; the approvals engineer fills it in once
-    human approvals land (gateway/approvals). Until then it checks nothing.
-    """
+
+def refund_call(id: int, approval_id: str | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"name": "billing.issue_refund", "arguments": REFUND}
+    if approval_id is not None:
+        params["_meta"] = {"callgate/approval_id": approval_id}
+    return {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}
+
+
+def approval_across_processes(urls: list[str], keys: dict[str, str]) -> str:
+    """A refund parked on one process, approved through another, and its replays raced on all three: one runs."""
+    agent = {"Authorization": f"Bearer {keys['finance-agent']}"}
+    parked = httpx.post(f"{urls[0]}/rpc", json=refund_call(30), headers=agent, timeout=30).json()
+    assert parked["error"]["code"] == -31202, parked
+    approval_id = str(parked["error"]["data"]["approval_id"])
+    approver = {"Authorization": f"Bearer {keys['finance-approver']}"}
+    listed = httpx.get(f"{urls[2]}/admin/approvals", headers=approver, timeout=30).json()["approvals"]
+    assert [a["approval_id"] for a in listed] == [approval_id]  # the request is in Redis, seen from every process
+    approved = httpx.post(
+        f"{urls[1]}/admin/approvals/{approval_id}/approve", json={"reason": "agreed"}, headers=approver, timeout=30
+    )
+    assert approved.status_code == 200, approved.text
+
+    def replay(index: int) -> str:
+        url = urls[index % 3]
+        return reason(
+            httpx.post(f"{url}/rpc", json=refund_call(40 + index, approval_id), headers=agent, timeout=30).json()
+        )
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = Counter(pool.map(replay, range(6)))
+    assert outcomes == {"ok": 1, "approval.used": 5}
+    return approval_id
 
 
 def reload_on_all(served: list[Served], config: Path, keys: dict[str, str]) -> None:
@@ -111,14 +140,22 @@ def test_three_processes_with_one_redis_act_as_one_gateway(
         urls = [process.url for process in served]
         global_rate_limit(urls, support)
         session_across_processes(urls, support)
-        approval_across_processes(urls, demo_keys)
+        approval_id = approval_across_processes(urls, demo_keys)
         reload_on_all(served, config, demo_keys)
         statuses = [process.terminate() for process in served]
     assert statuses == [0, 0, 0]
-    chains = set()
+    chains, executed = set(), 0
     for process in served:
+        records = [
+            json.loads(line)
+            for segment in sorted(process.audit_dir.glob("*.jsonl"))
+            for line in segment.read_text().splitlines()
+            if line
+        ]
+        executed += sum(1 for r in records if r["event"] == "approval/executed" and r.get("approval_id") == approval_id)
         report = verify(process.audit_dir, bytes.fromhex(CHECKPOINT_KEY))
         assert report.status == "intact", [str(finding) for finding in report.findings]
         assert len(report.chains) == 1
         chains.add(report.chains[0].chain)
     assert len(chains) == 3  # one chain per process
+    assert executed == 1  # the approval ran once, on one of the three

@@ -214,3 +214,15 @@ async def test_an_unreachable_redis_refuses_every_approval_operation() -> None:
         with pytest.raises(StoreUnavailable):
             await operation
     await store.aclose()
+
+
+async def test_the_pending_count_covers_every_tenant_and_drops_decided_and_expired_requests(store: Store) -> None:
+    now = time.time()
+    before = await store.approvals.pending_count(now=now)
+    first = await create(store, waiting(now, tenant="acme"), now)
+    await create(store, waiting(now, tenant="globex", subject="other-bot"), now)
+    assert await store.approvals.pending_count(now=now) == before + 2
+    assert await store.approvals.decide(first, decision(now), now=now) is not None
+    assert await store.approvals.pending_count(now=now) == before + 1
+    # Past their expiry (900 s), neither counts, whatever this test's neighbours left behind.
+    assert await store.approvals.pending_count(now=now + 901) <= before
