@@ -137,3 +137,36 @@ async def scrub_rows(
         scrubbed = await async_us(partial(handler, call))
         rows.append(("scrub", f"{label}, beyond a bare await", scrubbed - bare))
     return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.pii``: the scrub stage's rows alone, several runs, each row's median and range."""
+    import argparse
+    import statistics
+    import tempfile
+
+    import uvloop
+
+    from bench.stages import async_us  # here, not at the top: bench.stages imports this module
+
+    parser = argparse.ArgumentParser(description="The scrub stage's cost per call (the stage table's rows).")
+    parser.add_argument("--runs", type=int, default=5, help="runs of every row (default 5)")
+    parser.add_argument("--config-dir", type=Path, default=Path(__file__).resolve().parent.parent)
+    options = parser.parse_args(argv)
+
+    async def measure() -> dict[str, list[float]]:
+        samples: dict[str, list[float]] = {}
+        for _ in range(options.runs):
+            with tempfile.TemporaryDirectory(prefix="callgate-bench-pii-") as tmp:
+                for _, measured, us in await scrub_rows(options.config_dir, Path(tmp), async_us):
+                    samples.setdefault(measured, []).append(us)
+        return samples
+
+    print("| scrub: what is measured | µs per call, median | range |")
+    print("| --- | ---: | --- |")
+    for measured, values in uvloop.run(measure()).items():
+        print(f"| {measured} | {statistics.median(values):,.1f} | {min(values):,.0f}-{max(values):,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

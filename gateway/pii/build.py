@@ -16,6 +16,7 @@ from gateway.config import Config, ConfigError
 from gateway.config.loader import line_of
 from gateway.pii.actions import Replacer
 from gateway.pii.detector import Detector, RecognizerProblem, known_entities
+from gateway.pii.recognizers_ner import NER_ENTITIES
 from gateway.pii.rules import PiiRules
 from gateway.pii.scrubber import Scrubber
 
@@ -39,6 +40,9 @@ def build_pii(config: Config) -> PiiRuntime:
             known = ", ".join(sorted(known_entities()))
             message = f"unknown PII entity type {entity}; known: {known}, or a custom recognizer's entity"
             raise _error(path, parts, message)
+        if entity in NER_ENTITIES and entity not in custom and settings.nlp_model is None:
+            message = f"{entity} is found by an NER model: set pii.nlp_model (e.g. en_core_web_sm, installed)"
+            raise _error(path, parts, message)
     try:
         detector = Detector(
             rules.entities | custom,
@@ -51,8 +55,9 @@ def build_pii(config: Config) -> PiiRuntime:
         index = next((i for i, spec in enumerate(settings.recognizers) if spec.name == exc.name), None)
         where: list[Any] = ["pii", "recognizers"] if index is None else ["pii", "recognizers", index]
         raise _error(gateway_path, where, str(exc)) from None
-    except ValueError as exc:  # e.g. PERSON without pii.nlp_model, or a model that is not installed
-        raise _error(gateway_path, ["pii"], str(exc)) from None
+    except ValueError as exc:  # the configured NER model is not installed, or cannot be loaded
+        where = ["pii", "nlp_model"] if settings.nlp_model is not None else ["pii"]
+        raise _error(gateway_path, where, str(exc)) from None
     replacer = Replacer(mask_keep=settings.mask_keep, key=settings.hash_key)
     scrubber = Scrubber(
         detector, replacer, max_text_chars=settings.max_text_chars, truncate=settings.over_budget == "truncate"

@@ -11,8 +11,9 @@ Every built-in entity holds a *candidate token* of one of four kinds, and most t
 One RE2 automaton finds them all, in time linear in the text, on an ASCII image of it in which every
 other character is ``?`` (the same offsets; no token is made of other characters): 2-5 µs per KB of
 business text. A recognizer is given the windows its findings can reach from the tokens of its
-kinds, digit clusters with fewer digits (or dots) than it needs skipped unseen, and nothing at all
-when the text holds no token of its kinds.
+kinds, digit clusters with fewer digits than it needs, or without the shape it needs (a card's twelve
+digits with single spaces or dashes, a dotted quad), skipped unseen; nothing at all when the text
+holds no token of its kinds.
 
 Every finding of a built-in recognizer lies within its reach of such a token: a phone number is a run
 of seven digits or more, a card twelve with single spaces or dashes, and so on. Windows are what the
@@ -22,10 +23,12 @@ findings equal to those of scanning the whole text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import re2
 
+from gateway.pii import re2_spans
 from gateway.pii.recognizer import Recognizer
 
 _TOKENS = re2.compile(
@@ -40,7 +43,7 @@ _CLUSTER_SEPARATORS = b" .-()/"
 _SNAP = 64
 #: ASCII whitespace as ``str.isspace`` knows it, all made a space in the image windows are cut at.
 _TO_SPACE = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b" " * 9)
-_AT, _COLON, _NINE, _DOT = 64, 58, 57, b"."
+_AT, _COLON, _NINE = 64, 58, 57
 
 Windows = list[tuple[Recognizer, list[tuple[int, int]]]]
 
@@ -64,7 +67,10 @@ class CandidateScan:
             return tuple(i for i, r in enumerate(self._recognizers) if kind in r.kinds)
 
         self._at, self._colon, self._letters = of("@"), of(":"), of("letters")
-        self._digits = tuple((i, self._recognizers[i].min_digits, self._recognizers[i].min_dots) for i in of("digits"))
+        self._digits = tuple(
+            (i, r.min_digits, None if r.cluster_shape is None else re.compile(r.cluster_shape.encode(), re.ASCII))
+            for i, r in ((i, self._recognizers[i]) for i in of("digits"))
+        )
         self._fewest_digits = min((needs for _, needs, _ in self._digits), default=1 << 30)
 
     def windows(self, text: str) -> Windows:
@@ -74,8 +80,8 @@ class CandidateScan:
         image = ascii_image(text)
         spans: list[list[tuple[int, int]]] = [[] for _ in self._recognizers]
         found = False
-        for token in _TOKENS.finditer(image):
-            start, end = token.span()
+        hit: Sequence[int]
+        for start, end in re2_spans.spans(_TOKENS, image):
             first = image[start]
             if first == _AT:
                 hit = self._at
@@ -94,14 +100,13 @@ class CandidateScan:
             found = found or bool(hit)
         if not found:
             return []
-        spaced = image.translate(_TO_SPACE)
         return [
-            (recognizer, _windows(recognizer, spaced, sorted(tokens) if len(tokens) > 1 else tokens))
+            (recognizer, _windows(recognizer, image, sorted(tokens) if len(tokens) > 1 else tokens))
             for recognizer, tokens in zip(self._recognizers, spans, strict=True)
             if tokens
         ]
 
-    def _cluster(self, image: bytes, start: int, end: int) -> tuple[int, ...]:
+    def _cluster(self, image: bytes, start: int, end: int) -> Sequence[int]:
         """The recognizers a digit cluster has enough digits (and dots) for."""
         if end - start < self._fewest_digits:
             return ()
@@ -109,32 +114,36 @@ class CandidateScan:
         digits = len(cluster.translate(None, _CLUSTER_SEPARATORS))
         if digits < self._fewest_digits:
             return ()
-        dots = cluster.count(_DOT)
-        return tuple(i for i, min_digits, min_dots in self._digits if digits >= min_digits and dots >= min_dots)
+        return [
+            i
+            for i, min_digits, shape in self._digits
+            if digits >= min_digits and (shape is None or shape.search(cluster) is not None)
+        ]
 
 
-def _windows(recognizer: Recognizer, spaced: bytes, tokens: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _windows(recognizer: Recognizer, image: bytes, tokens: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Merged spans around each token, as far as the recognizer reaches; ends moved to whitespace.
 
-    ``spaced`` is the text's image with every ASCII whitespace a space. A window end that falls inside a
-    word moves on to the next whitespace (at most :data:`_SNAP` characters), so no lookahead at the
-    window's end sees a word cut in two. A ``token`` recognizer's findings hold no whitespace, so its
-    windows start after the whitespace before the token and end at the whitespace after it.
+    A window end that falls inside a word moves on to the next (ASCII) whitespace, at most :data:`_SNAP`
+    characters on, so no lookahead at the window's end sees a word cut in two. A ``token`` recognizer's
+    findings hold no whitespace, so its windows start after the whitespace before the token and end at
+    the whitespace after it.
     """
     before, after = recognizer.reach
     token = recognizer.token
-    length = len(spaced)
+    length = len(image)
     windows: list[tuple[int, int]] = []
     for token_start, token_end in tokens:
         start = max(0, token_start - before)
         end = min(length, token_end + after)
         if token:
-            start = max(start, spaced.rfind(b" ", start, token_start) + 1)
+            start += image[start:token_start].translate(_TO_SPACE).rfind(b" ") + 1
         if windows and start <= windows[-1][1]:
             if end <= windows[-1][1]:
                 continue
             start = windows.pop()[0]
-        space = spaced.find(b" ", token_end if token else end, end + _SNAP)
-        end = space if space >= 0 else min(length, end + _SNAP)
+        snap_from = token_end if token else end
+        space = image[snap_from : end + _SNAP].translate(_TO_SPACE).find(b" ")
+        end = snap_from + space if space >= 0 else min(length, end + _SNAP)
         windows.append((start, end))
     return windows

@@ -35,7 +35,7 @@ def _desc(desc: PhoneNumberDesc | None) -> tuple[frozenset[int], re.Pattern[str]
 class RegionRule:
     """One region's national number rules: a cheap shape test, then the full validity check."""
 
-    __slots__ = ("_descs", "_general", "_national", "_prefix", "region", "trunk")
+    __slots__ = ("_descs", "_general_lengths", "_national", "_prefix", "region", "trunk")
 
     def __init__(self, region: str) -> None:
         metadata = PhoneMetadata.metadata_for_region(region)
@@ -46,7 +46,8 @@ class RegionRule:
         self.trunk: str = metadata.national_prefix or ""
         self._prefix = re.compile(metadata.national_prefix_for_parsing or metadata.national_prefix or "(?!)")
         self._national = re.compile(metadata.general_desc.national_number_pattern or "(?!)")
-        self._general = _desc(metadata.general_desc)
+        # Both are the general description's: its pattern (compiled above) and its possible lengths.
+        self._general_lengths = frozenset(metadata.general_desc.possible_length or ())
         descs = [_desc(getattr(metadata, name)) for name in _TYPES]
         descs.append(_desc(metadata.fixed_line))
         if not metadata.same_mobile_and_fixed_line_pattern:  # phonenumbers tries mobile only when they differ
@@ -60,17 +61,24 @@ class RegionRule:
         written nationally they may also start with the trunk prefix, which is taken off when the rest
         has the region's shape.
         """
-        national = digits if self._national.fullmatch(digits) else None
-        if national is None and not international:
+        national = digits
+        if not self._national.fullmatch(national):
+            if international:
+                return False
             prefix = self._prefix.match(digits)
             if prefix is None or not self._national.fullmatch(digits[prefix.end() :]):
                 return False
             national = digits[prefix.end() :]
-        return national is not None and self.valid_national(national)
+        return self._types_match(national)
 
     def valid_national(self, national: str) -> bool:
         """What ``is_valid_number_for_region`` answers for this national significant number (digits only)."""
-        if self._general is None or not _matches(national, *self._general):
+        return self._national.fullmatch(national) is not None and self._types_match(national)
+
+    def _types_match(self, national: str) -> bool:
+        """The general description's lengths and one number type's, for digits of the general pattern."""
+        lengths = self._general_lengths
+        if lengths and len(national) not in lengths:
             return False
         return any(_matches(national, lengths, pattern) for lengths, pattern in self._descs)
 

@@ -24,9 +24,10 @@ class Recognizer(ABC):
     #: The kinds of candidate token every finding contains or touches: "@", ":", "letters" (two letters and
     #: two digits), "digits" (a digit cluster); none: scan the whole text.
     kinds: frozenset[str] = frozenset()
-    #: The fewest digits, and dots, a digit cluster must hold to be one of this recognizer's candidates.
+    #: The fewest digits a digit cluster must hold to be one of this recognizer's candidates, and a shape
+    #: (a regular expression, ASCII) it must hold besides: a cheap test that spares most scans.
     min_digits: int = 0
-    min_dots: int = 0
+    cluster_shape: str | None = None
     #: How far a finding may reach before and after its candidate token, in characters.
     reach: tuple[int, int] = (96, 96)
     #: Findings never hold whitespace: windows stop at the whitespace around the token (within ``reach``).

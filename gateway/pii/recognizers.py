@@ -69,7 +69,7 @@ class IpAddress(Recognizer):
     entities = frozenset({"IP_ADDRESS"})
     # A dotted quad, or two colons with at most four hex digits between (every IPv6 form has such a pair).
     kinds = frozenset({":", "digits"})
-    min_digits, min_dots = 4, 3
+    min_digits, cluster_shape = 4, r"\d\.\d{1,3}\.\d{1,3}\.\d"
     reach = (48, 56)  # an IPv6 address with a zone and prefix has at most ~50
     token = True
     context = frozenset({"ip", "ipv4", "ipv6", "address", "host", "server", "client", "from", "source"})
@@ -133,7 +133,7 @@ def _dotted_continues(text: str, start: int, end: int) -> bool:
 class CreditCard(Recognizer):
     entities = frozenset({"CREDIT_CARD"})
     kinds = frozenset({"digits"})
-    min_digits = 12
+    min_digits, cluster_shape = 12, r"\d(?:[ \-]?\d){11}"
     reach = (8, 32)
     context = frozenset({"card", "credit", "debit", "visa", "mastercard", "amex", "cc", "pan", "payment"})
     _run = re.compile(r"(?<![\w+\-.,/])\d+(?:[ \-]\d+)*(?![\w\-]|[.,/]\d)")
@@ -169,7 +169,7 @@ class CreditCard(Recognizer):
 class UsSsn(Recognizer):
     entities = frozenset({"US_SSN"})
     kinds = frozenset({"digits"})
-    min_digits = 9
+    min_digits, cluster_shape = 9, r"\d{3}[ .\-]?\d{2}[ .\-]?\d{4}"
     reach = (8, 8)
     context = frozenset({"ssn", "ssns", "social", "security", "ss", "taxpayer", "tin", "ssa"})
     _pattern = re.compile(r"(?<![\w\-.+/])(\d{3})([ .\-]?)(\d{2})\2(\d{4})(?![\w\-]|[.,/]\d)")

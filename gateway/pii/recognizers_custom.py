@@ -16,6 +16,7 @@ import re2
 
 from gateway.config.model import PiiRecognizerSpec
 from gateway.pii.findings import Finding, RecognizerProblem
+from gateway.pii.re2_spans import spans
 from gateway.pii.recognizer import Recognizer
 
 _ENTITY_NAME = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
@@ -59,13 +60,10 @@ class LinearPattern:
         self._text = text
         self._bytes = utf8  # the pattern's UTF-8 bytes: UTF-8 matching, as the str pattern has
 
-    def spans(self, text: str, pos: int, endpos: int) -> Iterator[tuple[int, int]]:
+    def spans(self, text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
         if text.isascii():
-            for match in self._bytes.finditer(text.encode("ascii"), pos, endpos):
-                yield match.span()
-        else:
-            for match in self._text.finditer(text, pos, endpos):
-                yield match.span()
+            return spans(self._bytes, text.encode("ascii"), pos, endpos)
+        return [match.span() for match in self._text.finditer(text, pos, endpos)]
 
 
 class PatternSpecRecognizer(Recognizer):

@@ -11,8 +11,8 @@ What was found goes on the audit record (``pii``: direction, entity type, action
 into ``callgate_pii_findings_total``; never a value.
 
 The event loop never waits on a long analysis: payloads up to :data:`INLINE_CHARS` characters are
-scrubbed inline (tens of microseconds to a few hundred per KB); larger ones in a worker thread, the
-size budget bounding the work either way.
+scrubbed inline (microseconds per KB of prose, a few hundred per KB of text dense with entities);
+larger ones in a worker thread, the size budget bounding the work either way.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from gateway.pii.rules import Plan
 from gateway.pii.scrubber import OverBudget, Tally, rough_size
 from gateway.pipeline import Handler, ToolCall, ToolResult
 
-#: Larger payloads go to a thread. About 4 KB: detection costs up to ~2.5 ms per KB of text dense with
-#: entities, so inline work stays within a few milliseconds of loop time, and typical payloads
-#: (a record, a ticket) stay inline, where a thread handoff would cost more than it saves.
+#: Larger payloads go to a thread. Measured (2026-12-02): a hop through ``asyncio.to_thread`` costs
+#: 40-60 µs of wall time under uvloop, and detection 7 µs per KB of prose, up to ~360 µs per KB of text
+#: dense with entities. So typical payloads (a record, a 1 KB ticket and its 2 KB answer) stay inline,
+#: where the hop would cost more than the work, and inline work stays under ~1.5 ms of loop time.
 INLINE_CHARS = 4096
 
 

@@ -137,3 +137,48 @@ def test_no_canary_appears_in_the_audit_file_as_a_top_level_argument_key(canary_
     canary_gateway.rpc("tools/call", {"name": "t.inbound", "arguments": {CANARIES["EMAIL_ADDRESS"]: 1}})
     audit = "\n".join(path.read_text() for path in sorted(canary_gateway.audit_dir.glob("*.jsonl")))
     assert CANARIES["EMAIL_ADDRESS"] not in audit
+
+
+def test_no_canary_key_or_value_appears_in_a_schema_refusal(start_gateway: GatewayFactory, tmp_path: Path) -> None:
+    """Undeclared argument keys are the caller's text: refusals name declared paths and constraints only."""
+    from tests.test_mcp import open_session, post, request
+
+    typed = {
+        "name": "t.typed",
+        "description": "arguments with types",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "count": {"type": "integer"},
+                "labels": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "owner": {"type": "object", "properties": {"email": {"type": "string", "maxLength": 5}}},
+            },
+            "additionalProperties": False,
+        },
+        "backend": {"type": "python", "callable": "tests.pii.scrub_tools:echo"},
+    }
+    gateway = start_gateway(pii_config_dir(tmp_path / "config", tools=[typed]))
+    arguments: dict[str, Any] = {
+        "count": CANARIES["EMAIL_ADDRESS"],
+        "labels": {CANARIES["IBAN_CODE"]: CANARIES["PHONE_NUMBER"]},
+        "owner": {"email": CANARIES["EMAIL_ADDRESS"]},
+        CANARIES["CREDIT_CARD"]: CANARIES["US_SSN"],
+    }
+    params = {"name": "t.typed", "arguments": arguments}
+    rpc = gateway.rpc("tools/call", params)
+    session = open_session(gateway)
+    mcp = post(gateway, request("tools/call", params), session=session, **{"MCP-Protocol-Version": "2025-11-25"})
+    error = rpc.json()["error"]
+    assert error["code"] == -32602
+    assert {(e["path"], e["constraint"]) for e in error["data"]["errors"]} == {
+        ("$", "additionalProperties"),
+        ("$.count", "type"),
+        ("$.labels.<undeclared>", "type"),
+        ("$.owner.email", "maxLength"),
+    }
+    assert "allowed: count, labels, owner" in json.dumps(error)
+    assert mcp.json()["result"]["isError"] is True
+    audit = "\n".join(path.read_text() for path in sorted(gateway.audit_dir.glob("*.jsonl")))
+    places = {"rpc": rpc.text, "mcp": mcp.text, "audit": audit}
+    leaks = [(where, needle) for where, text in places.items() for needle in NEEDLES if needle in text]
+    assert not leaks

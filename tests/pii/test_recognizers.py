@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 
 import pytest
 
 from gateway.pii.detector import CORE_ENTITIES, Detector
+from gateway.pii.patterns import card_issuer, card_prefix
+from gateway.pii.recognizers import _ipv4_valid
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +180,26 @@ def test_find_can_be_limited_to_some_configured_types(detector: Detector) -> Non
     assert [f.entity for f in detector.find(text, ["IP_ADDRESS"])] == ["IP_ADDRESS"]
     with pytest.raises(ValueError, match="not configured"):
         detector.find(text, ["PERSON"])
+
+
+def test_the_dotted_quad_check_answers_as_ipaddress_does() -> None:
+    """What the IPv4 pattern can match: octets 0-255 with or without leading zeros, prefixes 0-32."""
+    octets = ["0", "00", "7", "07", "10", "010", "99", "199", "255", "025"]
+    prefixes = ["", "/0", "/8", "/08", "/24", "/32", "/\u0663", "/2\u0663"]  # U+0663: an Arabic-Indic three
+    for a, b, prefix in itertools.product(octets, octets, prefixes):
+        value = f"{a}.1.{b}.4{prefix}"
+        try:
+            ipaddress.ip_interface(value)
+            expected = True
+        except ValueError:
+            expected = False
+        assert _ipv4_valid(value) == expected, value
+
+
+def test_a_card_prefix_is_dropped_only_when_no_issuer_range_starts_with_it() -> None:
+    for prefix in (f"{n:04d}" for n in range(10_000)):
+        possible = any(card_issuer(prefix + "0" * (length - 4)) for length in range(12, 20))
+        possible = possible or any(card_issuer(prefix + "9" * (length - 4)) for length in range(12, 20))
+        if possible:
+            assert card_prefix(prefix), prefix
+    assert not card_prefix("0044") and not card_prefix("1234") and card_prefix("0604") and card_prefix("4111")
