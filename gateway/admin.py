@@ -22,9 +22,17 @@ from starlette.types import Send
 from gateway.audit import AuditRecord, AuditWriter
 from gateway.audit.export import FORMATS, MEDIA_TYPES, Filters, export, instant
 from gateway.auth import Principal
-from gateway.errors import AuditUnavailable, GatewayError, InvalidParams, PolicyDenied
-from gateway.jsonrpc import failure
-from gateway.policy.cases import principal_for
+from gateway.errors import (
+    CONFIG_INVALID,
+    OK,
+    AuditUnavailable,
+    GatewayError,
+    InvalidParams,
+    PolicyDenied,
+    answer_status,
+    http_status,
+)
+from gateway.policy.explain import principal_for
 from gateway.reload import Reloader
 from gateway.runtime import RuntimeHolder
 from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json
@@ -47,7 +55,7 @@ class AdminEndpoints:
         except GatewayError as exc:
             return _refusal(exc)
         result = await self._reloader.reload("admin", principal, request.request_id)
-        return json_response(result.to_json(), status=200 if result.reloaded else 422)
+        return json_response(result.to_json(), status=answer_status(OK if result.reloaded else CONFIG_INVALID))
 
     async def explain_policy(self, request: Request) -> Response:
         """``POST /admin/policy/explain``: the decision for a described call, and the rule that made it.
@@ -114,20 +122,23 @@ class AdminEndpoints:
         runtime = self._holder.current
         principal = authenticate(request, runtime)
         if ADMIN_ROLE not in principal.roles:
-            await self._record_refusal(principal, action, request, runtime.config.version)
-            raise PolicyDenied(f"/admin needs the {ADMIN_ROLE} role")
+            denial = PolicyDenied(f"/admin needs the {ADMIN_ROLE} role")
+            await self._record_refusal(principal, action, request, runtime.config.version, denial)
+            raise denial
         return principal
 
-    async def _record_refusal(self, principal: Principal, action: str, request: Request, version: str) -> None:
+    async def _record_refusal(
+        self, principal: Principal, action: str, request: Request, version: str, denial: PolicyDenied
+    ) -> None:
         record = AuditRecord.refused(
             request_id=request.request_id,
             source=request.source,
             transport="admin",
             principal=principal,
             method=action,
-            reason=PolicyDenied.reason,
-            code=PolicyDenied.code,
-            http_status=403,
+            reason=denial.reason,
+            code=denial.code,
+            http_status=http_status(denial, admin=True),
             config_version=version,
         )
         try:
@@ -166,7 +177,5 @@ def _next_batch(lines: Iterator[bytes]) -> bytes:
 
 
 def _refusal(exc: GatewayError) -> Response:
-    if isinstance(exc, PolicyDenied):
-        # A tool call's denial is a JSON-RPC answer (HTTP 200); here there is no RPC, so HTTP says it.
-        return json_response(failure(None, exc), status=403)
-    return error_response(exc)
+    # A denial was audited with the caller it refused (_admin); the endpoint audits anything else.
+    return error_response(exc, admin=True, audit=not isinstance(exc, PolicyDenied))

@@ -28,13 +28,14 @@ from gateway.config import Config, ConfigError, default_config_dir, load_config
 from gateway.config.demo_credentials import demo_credentials_in, refusal_message
 from gateway.dispatcher import Dispatcher
 from gateway.edge import LOOPBACK_HOSTS, BodyLimit, HostCheck, LastResort, OriginCheck, RequestId, is_loopback
-from gateway.errors import GatewayError, SiteNotAllowed, StoreUnavailable, Unauthenticated, error_object
+from gateway.errors import GatewayError, SiteNotAllowed, StoreUnavailable, Unauthenticated, http_headers, http_status
 from gateway.health import Readiness
 from gateway.http_protocol import LIMITS_STATE_KEY, REFUSALS_STATE_KEY, HeadLimits
+from gateway.jsonrpc import failure
 from gateway.logs import LogContext
 from gateway.mcp import McpEndpoint
 from gateway.metrics import CountResponses, InFlight, Metrics, ScrapeAccess
-from gateway.observe import backend_states, observe_methods
+from gateway.observe import observe_methods
 from gateway.reload import Reloader
 from gateway.rpc import RpcEndpoint
 from gateway.runtime import Runtime, RuntimeHolder, build_runtime
@@ -168,7 +169,7 @@ def create_app(
     metrics.watch_audit_queue(lambda: audit.queued)
     metrics.watch_store(store.kind, lambda: store.answering, errors=lambda: int(getattr(store, "errors", 0)))
     holder = RuntimeHolder(build_runtime(config, http_client, audit, store, metrics, tracing=tracing))
-    metrics.watch_backends(lambda: backend_states(holder.current))
+    metrics.watch_backends(lambda: holder.current.backend_states())
     metrics.config_in_force(config.version)
 
     def rebuild(new: Config) -> Runtime:
@@ -236,7 +237,7 @@ def create_app(
                 metrics.approvals_pending.set(await store.approvals.pending_count(now=time.time()))
             return Response(metrics.exposition(), media_type=metrics.content_type)
         if scrape.needs_token:
-            return _refusal(Unauthenticated(), {"WWW-Authenticate": "Bearer"})
+            return _refusal(Unauthenticated(challenge="Bearer"))
         return _refusal(SiteNotAllowed("/metrics answers loopback clients only unless server.metrics_token_env is set"))
 
     starlette = Starlette(
@@ -311,9 +312,8 @@ def metrics_token(config: Config, env: Mapping[str, str]) -> str | None:
     return token
 
 
-def _refusal(error: GatewayError, headers: Mapping[str, str] | None = None) -> Response:
-    body = {"jsonrpc": "2.0", "error": error_object(error), "id": None}
-    return JSONResponse(body, status_code=error.http_status, headers=headers)
+def _refusal(error: GatewayError) -> Response:
+    return JSONResponse(failure(None, error), status_code=http_status(error), headers=http_headers(error))
 
 
 def app_from_environment() -> Gateway:

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.audit.refusals import RefusalLog, endpoint_of
-from gateway.errors import GatewayError, InternalError, PayloadTooLarge, SiteNotAllowed, error_object
-from gateway.jsonrpc import encode
+from gateway.errors import GatewayError, InternalError, PayloadTooLarge, SiteNotAllowed, http_headers, http_status
+from gateway.jsonrpc import encode, failure
 
 log = logging.getLogger("callgate.edge")
 
@@ -64,16 +64,18 @@ def host_name(authority: bytes) -> str | None:
     return name if name and re.fullmatch(r"[a-z0-9.-]+", name) else None
 
 
-async def send_error(send: Send, status: int, error: GatewayError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    """A complete HTTP response whose body is the JSON-RPC error for ``error``."""
-    body = encode({"jsonrpc": "2.0", "error": error_object(error), "id": None})
+async def send_error(send: Send, error: GatewayError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """A complete HTTP response whose body is the JSON-RPC error for ``error``, its status as gateway.errors says."""
+    body = encode(failure(None, error))
+    mapped = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in http_headers(error).items()]
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": http_status(error),
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *mapped,
                 *headers,
             ],
         }
@@ -144,7 +146,7 @@ class BodyLimit:
                 # Closing spares the server the body still on its way (at whatever pace its sender likes).
                 error = self._error()
                 await audit_refusal(self.refusals, scope, error, "body.too_large")
-                await send_error(send, 413, error, headers=[(b"connection", b"close")])
+                await send_error(send, error, headers=[(b"connection", b"close")])
                 return
             # The server delivers exactly the declared length, so there is nothing left to count.
             await self.app(scope, receive, send)
@@ -195,7 +197,7 @@ class HostCheck:
             if not self.allows(host):
                 error = SiteNotAllowed()
                 await audit_refusal(self.refusals, scope, error, "host.not_allowed")
-                await send_error(send, 403, error)
+                await send_error(send, error)
                 return
         await self.app(scope, receive, send)
 
@@ -238,7 +240,7 @@ class OriginCheck:
             if origin is not None and not self.allows(origin):
                 error = SiteNotAllowed("Origin not allowed")
                 await audit_refusal(self.refusals, scope, error, "origin.not_allowed")
-                await send_error(send, 403, error)
+                await send_error(send, error)
                 return
         await self.app(scope, receive, send)
 
@@ -268,9 +270,9 @@ class LastResort:
             await self.app(scope, receive, tracking_send)
         except GatewayError as refusal:  # a refusal raised outside any endpoint, e.g. by BodyLimit
             if not started:
-                await send_error(send, refusal.http_status, refusal)
+                await send_error(send, refusal)
         except Exception:
             request_id = scope.get("state", {}).get("request_id", "-")
             log.exception("unhandled fault serving %s (request %s)", scope.get("path", "?")[:100], request_id)
             if not started:
-                await send_error(send, 500, InternalError(data={"request_id": request_id}))
+                await send_error(send, InternalError(data={"request_id": request_id}))

@@ -3,46 +3,58 @@
 Every refusal is raised as a subclass of :class:`GatewayError`. Each class
 carries a JSON-RPC ``code``, a short stable ``reason`` (used in audit records,
 metrics and logs) and the HTTP status of a response that carries it alone.
-:func:`error_object` is the only place that turns one into a JSON-RPC error.
+The functions at the end are the one mapping to the wire: :func:`error_object`
+(the JSON-RPC error), :func:`http_status` and :func:`http_headers` (a response
+that is the refusal alone), :func:`answer_status` (a response carrying a JSON-RPC
+answer). :data:`REASONS` is every reason string an audit record, log line or
+metric may hold: the tree's, and the few for outcomes that are no refusal.
 
     GatewayError
-    ├── ProtocolError
-    │   ├── ParseError             -32700 protocol.parse
-    │   │   └── UnsupportedMediaType -32700 protocol.parse    (HTTP 415)
-    │   ├── InvalidRequest         -32600 protocol.invalid_request
+    ├── ProtocolError                                            (HTTP 400)
+    │   ├── ParseError             -32700 protocol.parse          (HTTP 400)
+    │   │   └── UnsupportedMediaType -32700 protocol.parse        (HTTP 415)
+    │   ├── InvalidRequest         -32600 protocol.invalid_request (HTTP 400)
     │   │   ├── PayloadTooLarge    -32600 protocol.invalid_request (HTTP 413)
     │   │   ├── RequestTimeout     -32600 protocol.invalid_request (HTTP 408)
     │   │   ├── HeadersTooLarge    -32600 protocol.invalid_request (HTTP 431)
-    │   │   └── SiteNotAllowed     -32600 protocol.invalid_request (HTTP 403)
-    │   ├── MethodNotFound         -32601 protocol.method_not_found
-    │   │   └── UnknownMethod      -32601 protocol.method_not_found (HTTP 404, MCP 2026-07-28)
+    │   │   ├── SiteNotAllowed     -32600 protocol.invalid_request (HTTP 403)
+    │   │   ├── HttpMethodNotAllowed -32600 protocol.invalid_request (HTTP 405 + Allow)
+    │   │   └── SessionNotFound    -32600 protocol.invalid_request (HTTP 404; MCP sessions)
+    │   ├── MethodNotFound         -32601 protocol.method_not_found (HTTP 404 on /admin)
+    │   │   └── UnknownMethod      -32601 protocol.method_not_found (HTTP 404; MCP 2026-07-28)
     │   ├── InvalidParams          -32602 protocol.invalid_params
     │   │   ├── SchemaInvalid      -32602 schema.invalid
-    │   │   └── InvalidMeta        -32602 protocol.invalid_params (HTTP 400, MCP 2026-07-28)
-    │   ├── HeaderMismatch         -32020 protocol.header_mismatch (HTTP 400, MCP 2026-07-28)
-    │   └── UnsupportedVersion     -32022 protocol.unsupported_version (HTTP 400, MCP 2026-07-28)
-    ├── Unauthenticated            -31401 auth.unauthenticated   (HTTP 401)
-    ├── PolicyDenied               -31403 policy.denied
-    │   └── SelfApproval           -31403 approval.self          (HTTP 403; /admin/approvals)
+    │   │   └── InvalidMeta        -32602 protocol.invalid_params (HTTP 400; MCP 2026-07-28)
+    │   ├── HeaderMismatch         -32020 protocol.header_mismatch (HTTP 400; MCP 2026-07-28)
+    │   └── UnsupportedVersion     -32022 protocol.unsupported_version (HTTP 400; MCP 2026-07-28)
+    ├── Unauthenticated            -31401 auth.unauthenticated    (HTTP 401 + WWW-Authenticate)
+    │   └── Challenged             -31401 auth.unauthenticated    (HTTP 401 + WWW-Authenticate)
+    ├── PolicyDenied               -31403 policy.denied           (HTTP 403 on /admin)
+    │   └── SelfApproval           -31403 approval.self           (HTTP 403 on /admin; /admin/approvals)
     ├── RateLimited                -31429 ratelimit.exceeded
-    ├── StoreUnavailable           -31503 store.unavailable      (HTTP 503)
+    ├── StoreUnavailable           -31503 store.unavailable       (HTTP 503)
     ├── PiiBlocked                 -31451 pii.blocked
     │   └── PiiOverBudget          -31451 pii.over_budget
     ├── ApprovalPending            -31202 approval.pending
-    ├── ApprovalRefused            -31403 (never raised itself)
+    ├── ApprovalRefused            -31403 approval.refused        (never raised itself)
     │   ├── ApprovalDenied         -31403 approval.denied
     │   ├── ApprovalExpired        -31403 approval.expired
     │   └── ApprovalMismatch       -31403 approval.mismatch
     │       └── ApprovalUsed       -31403 approval.used
-    ├── ApprovalNotFound           -31404 approval.not_found     (HTTP 404; /admin/approvals)
-    ├── ApprovalConflict           -31409 approval.conflict      (HTTP 409; /admin/approvals)
+    ├── ApprovalNotFound           -31404 approval.not_found      (HTTP 404; /admin/approvals)
+    ├── ApprovalConflict           -31409 approval.conflict       (HTTP 409; /admin/approvals)
     ├── BackendError
     │   ├── BackendUnavailable     -31503 backend.unavailable
     │   ├── BackendTimeout         -31504 backend.timeout
     │   └── BackendBadResponse     -31502 backend.bad_response
-    │       └── BackendTransient   -31502 backend.bad_response (retried for idempotent tools)
-    └── InternalError              -32603 internal
-        └── AuditUnavailable       -32603 audit.unavailable      (HTTP 503)
+    │       └── BackendTransient   -31502 backend.bad_response    (retried for idempotent tools)
+    └── InternalError              -32603 internal                (HTTP 500)
+        └── AuditUnavailable       -32603 audit.unavailable       (HTTP 503)
+
+"HTTP" is the status of a response that is the refusal alone; without it, 200
+(the refusal is a JSON-RPC answer). ``/admin`` has no JSON-RPC call to answer,
+so a denial there says so in HTTP too. A test keeps this picture and the
+classes below in step.
 
 Messages and ``data`` are safe to show to the caller: they never hold argument
 values, personal data, secrets or internals.
@@ -50,7 +62,11 @@ values, personal data, secrets or internals.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
+
+#: The ``WWW-Authenticate`` of a 401 when there is no identity provider to point at (RFC 9110 section 11.6.1).
+DEFAULT_CHALLENGE = 'Bearer realm="callgate"'
 
 
 class GatewayError(Exception):
@@ -59,6 +75,8 @@ class GatewayError(Exception):
     code: ClassVar[int] = -32603
     reason: ClassVar[str] = "internal"
     http_status: ClassVar[int] = 200
+    #: The status on ``/admin`` when it differs (``None``: the same as :attr:`http_status`).
+    admin_http_status: ClassVar[int | None] = None
     default_message: ClassVar[str] = "Internal error"
     #: "refused" when callgate said no on purpose, "failed" when something broke.
     outcome: ClassVar[str] = "refused"
@@ -139,6 +157,27 @@ class SiteNotAllowed(InvalidRequest):
     default_message = "Host not allowed"
 
 
+class HttpMethodNotAllowed(InvalidRequest):
+    """The endpoint does not serve this HTTP method; ``allow`` (the ``Allow`` header) names those it does.
+
+    ``GET /mcp`` is one: callgate sends no server-initiated messages, so there is no stream to open.
+    """
+
+    http_status = 405
+    default_message = "Method not allowed on this endpoint"
+
+    def __init__(self, allow: str) -> None:
+        super().__init__(data={"allow": allow})
+        self.allow = allow
+
+
+class SessionNotFound(InvalidRequest):
+    """The MCP session id is unknown, expired, closed, or belongs to another principal."""
+
+    http_status = 404
+    default_message = "Session not found"
+
+
 class MethodNotFound(ProtocolError):
     """The method does not exist on this endpoint."""
 
@@ -146,6 +185,7 @@ class MethodNotFound(ProtocolError):
     reason = "protocol.method_not_found"
     default_message = "Method not found"
     http_status = 200
+    admin_http_status = 404
 
 
 class InvalidParams(ProtocolError):
@@ -220,6 +260,7 @@ class Unauthenticated(GatewayError):
     ``detail``, when set, names the check that refused in a few stable words
     (``jwt.role_not_allowed``; the list is in gateway/auth/jwt.py) for the audit
     trail. It is never sent to the caller, who sees the same message whatever failed.
+    ``challenge`` is the ``WWW-Authenticate`` value the 401 carries.
     """
 
     code = -31401
@@ -227,9 +268,24 @@ class Unauthenticated(GatewayError):
     http_status = 401
     default_message = "Authentication required"
 
-    def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, detail: str | None = None, challenge: str = DEFAULT_CHALLENGE
+    ) -> None:
         super().__init__(message)
         self.detail = detail
+        self.challenge = challenge
+
+
+class Challenged(Unauthenticated):
+    """:class:`Unauthenticated` as the authenticator answers every refused credential.
+
+    Its challenge points at the RFC 9728 metadata when JWT issuers are configured, with
+    ``error="invalid_token"`` when a credential was sent (RFC 6750 section 3.1); ``detail``
+    is the refusal's own (``jwt.role_not_allowed``, or None when the check set none).
+    """
+
+    def __init__(self, message: str, challenge: str, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail, challenge=challenge)
 
 
 class PolicyDenied(GatewayError):
@@ -238,6 +294,7 @@ class PolicyDenied(GatewayError):
     code = -31403
     reason = "policy.denied"
     default_message = "Denied by policy"
+    admin_http_status = 403
 
 
 class RateLimited(GatewayError):
@@ -400,6 +457,7 @@ class BackendTransient(BackendBadResponse):
 class InternalError(GatewayError):
     """An unexpected fault inside callgate; no internals are shown."""
 
+    http_status = 500
     outcome = "failed"
 
 
@@ -411,9 +469,69 @@ class AuditUnavailable(InternalError):
     default_message = "Audit trail unavailable"
 
 
+# Reasons for outcomes that are no refusal: audit records, logs and metrics name them beside the tree's.
+
+#: The call ran and the tool answered; a reload took effect; an approved call ran; an export was written.
+OK = "ok"
+#: The caller went away, or the server shut down, before the call was answered.
+CANCELLED = "cancelled"
+#: The tool answered with its own business error (``isError: true``): a result, not a refusal.
+TOOL_ERROR = "backend.tool_error"
+#: A reload found the files broken; the configuration in force stays (``config/reload`` records).
+CONFIG_INVALID = "config.invalid"
+#: An approver approved a request (``approval/decided``; a denial has :class:`ApprovalDenied`'s reason).
+APPROVAL_APPROVED = "approval.approved"
+
+
+def _tree(root: type[GatewayError] = GatewayError) -> Iterator[type[GatewayError]]:
+    yield root
+    for subclass in root.__subclasses__():
+        yield from _tree(subclass)
+
+
+#: Every reason string callgate writes; a test keeps each one used in the source declared here.
+REASONS = frozenset({cls.reason for cls in _tree()} | {OK, CANCELLED, TOOL_ERROR, CONFIG_INVALID, APPROVAL_APPROVED})
+
+#: Reasons that, as the whole answer to a request, say so in the HTTP status too: a load balancer or
+#: client library that reads only the status must see that callgate itself cannot serve, and an
+#: operator's script that a reload left the configuration as it was.
+_STATUS_OF_ANSWER = {
+    **{cls.reason: cls.http_status for cls in (AuditUnavailable, StoreUnavailable)},
+    CONFIG_INVALID: 422,
+}
+
+
 def error_object(exc: GatewayError) -> dict[str, Any]:
     """The JSON-RPC error object for ``exc``: code, message and data with its reason."""
     return {"code": exc.code, "message": exc.message, "data": {"reason": exc.reason, **exc.data}}
+
+
+def http_status(exc: GatewayError, *, admin: bool = False) -> int:
+    """The HTTP status of a response that is ``exc`` alone; ``admin`` for ``/admin``, where no JSON-RPC
+    call carries it, so a denial (200 as a tool call's answer) is 403 there."""
+    if admin and exc.admin_http_status is not None:
+        return exc.admin_http_status
+    return exc.http_status
+
+
+def http_headers(exc: GatewayError) -> dict[str, str]:
+    """The headers a response that is ``exc`` alone must carry besides its body."""
+    if isinstance(exc, Unauthenticated):
+        # With JWT issuers configured, the challenge points at the RFC 9728 metadata (gateway.auth.metadata).
+        return {"WWW-Authenticate": exc.challenge}
+    if isinstance(exc, HttpMethodNotAllowed):
+        return {"Allow": exc.allow}
+    return {}
+
+
+def answer_status(reason: object) -> int:
+    """The HTTP status of a response whose whole answer has one outcome, ``reason``: a JSON-RPC answer
+    that is one error, or the result of ``/admin/policy/reload``.
+
+    200, except 503 for ``audit.unavailable`` and ``store.unavailable``, and 422 for ``config.invalid``
+    (a batch, or an answer beside others, stays 200 whatever it holds).
+    """
+    return _STATUS_OF_ANSWER.get(reason, 200) if isinstance(reason, str) else 200
 
 
 def as_gateway_error(exc: BaseException) -> GatewayError:

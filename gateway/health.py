@@ -44,7 +44,7 @@ class Readiness:
             audit["reason"] = problem
         store: dict[str, Any] = {"ok": await self._answers(), "kind": self._store.kind}
         if not store["ok"]:
-            store["reason"] = f"store.unavailable: the {self._store.kind} store does not answer"
+            store["reason"] = f"{StoreUnavailable.reason}: the {self._store.kind} store does not answer"
         checks = {"config": config, "audit": audit, "store": store}
         failing = [check["reason"] for check in checks.values() if not check["ok"]]
         body: dict[str, Any] = {"status": "not ready" if failing else "ready", "config_version": version}

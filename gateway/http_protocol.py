@@ -53,8 +53,8 @@ from uvicorn.server import ServerState
 from gateway.audit.refusals import RefusalLog, endpoint_of
 from gateway.config import ServerSettings
 from gateway.edge import valid_request_id
-from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_object
-from gateway.jsonrpc import encode
+from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, http_status
+from gateway.jsonrpc import encode, failure
 
 log = logging.getLogger("callgate.http")
 
@@ -211,7 +211,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._disarm_head_deadline()
         if self.transport.is_closing():
             return
-        log.info("request head refused with %s: %s", error.http_status, error.message)
+        log.info("request head refused with %s: %s", http_status(error), error.message)
         request_id = self._head_request_id or secrets.token_hex(8)
         if self.refusals is None:
             self._answer(error, request_id)
@@ -232,8 +232,8 @@ class HttpProtocol(HttpToolsProtocol):
 
     def _answer(self, error: GatewayError, request_id: str) -> None:
         if self._no_response_pending():
-            body = encode({"jsonrpc": "2.0", "error": error_object(error), "id": None})
-            head = [STATUS_LINE[error.http_status]]
+            body = encode(failure(None, error))
+            head = [STATUS_LINE[http_status(error)]]
             head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
             head += [
                 b"content-type: application/json\r\n",

@@ -26,7 +26,7 @@ from typing import Any
 
 from gateway.auth import Principal
 from gateway.dispatcher import PROTOCOL_VERSIONS, Dispatcher, RequestContext
-from gateway.errors import GatewayError, InvalidRequest, MethodNotFound
+from gateway.errors import GatewayError, InvalidRequest, MethodNotFound, SessionNotFound
 from gateway.jsonrpc import Request as RpcRequest
 from gateway.jsonrpc import answer, failure, parse_request, salvage_id, success
 from gateway.mcp_progress import ProgressResponse, progress_token
@@ -40,6 +40,7 @@ from gateway.transport import (
     authenticate,
     error_response,
     json_response,
+    method_not_allowed,
     peer_of,
     read_json,
     request_id_of,
@@ -47,13 +48,6 @@ from gateway.transport import (
 
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
-
-
-class SessionNotFound(InvalidRequest):
-    """The session id is unknown, expired, closed, or belongs to another principal."""
-
-    http_status = 404
-    default_message = "Session not found"
 
 
 class McpEndpoint:
@@ -68,7 +62,7 @@ class McpEndpoint:
             return await self._post(request)
         if request.method == "DELETE":
             return await self._delete(request)
-        return Response(status_code=405, headers={"Allow": "POST, DELETE"})
+        return method_not_allowed("POST, DELETE")
 
     async def _post(self, request: Request) -> Response:
         message: Any = None

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.edge import is_loopback
+from gateway.errors import RateLimited
 from gateway.logs import FIELDS
 
 #: The tool label of a call that named no configured tool; a caller must not be able to mint label values.
@@ -242,7 +243,7 @@ class CallMetrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
-        if reason == "ratelimit.exceeded":
+        if reason == RateLimited.reason:
             self._metrics.rate_limited("tools/call")
         if _calls_log.isEnabledFor(logging.INFO):
             latency_ms = round(seconds * 1000, 3)

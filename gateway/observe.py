@@ -21,7 +21,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Histogram
@@ -29,12 +29,11 @@ from prometheus_client import Histogram
 from gateway.config import Config
 from gateway.errors import RateLimited, as_gateway_error
 from gateway.logs import DECISION_ID
-from gateway.metrics import BackendState, Metrics
+from gateway.metrics import Metrics
 from gateway.pipeline import Handler, Stage, ToolCall, ToolResult, compose
 from gateway.stages.per_backend import backend_key
 
 if TYPE_CHECKING:
-    from gateway.runtime import Runtime
     from gateway.tracing import Tracing
 
 #: A dispatcher method: ``(params, context) -> result``.
@@ -225,29 +224,10 @@ def _counting_refusals(name: str, method: Method, metrics: Metrics) -> Method:
     return counted
 
 
-def backend_states(runtime: Runtime) -> Iterable[BackendState]:
-    """Every backend of ``runtime`` with its circuit's state and its limiter's counts (for a scrape)."""
-    config, breaker, concurrency = runtime.config, runtime.breaker, runtime.concurrency
-    seen: set[str] = set()
-    for name, spec in config.tools.items():
-        key = backend_key(spec)
-        if key in seen:
-            continue
-        seen.add(key)
-        circuit, limiter = breaker.circuit(name), concurrency.limiter(name)
-        yield BackendState(
-            backend=key,
-            circuit=circuit.state if circuit is not None else "closed",
-            in_flight=limiter.in_flight if limiter is not None else 0,
-            queued=limiter.waiting if limiter is not None else 0,
-        )
-
-
 __all__ = [
     "STAGE_SAMPLE_EVERY",
     "BackendTimer",
     "Entry",
-    "backend_states",
     "observe_methods",
     "observed",
     "stage_name",

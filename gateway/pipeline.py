@@ -4,7 +4,8 @@ A stage is any object with ``async def __call__(self, call, call_next)``. It
 may refuse by raising a :class:`~gateway.errors.GatewayError`, change the call
 it passes on, or change the result it hands back. The order of the stages is
 declared once, in :mod:`gateway.runtime`; :func:`compose` folds it, once, into
-a single handler.
+a single handler. :class:`~gateway.results.ToolResult` is defined a floor lower, beside
+the backends that make it, and re-exported here for the stages.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.auth import Principal
-from gateway.jsoncodec import dumps
+from gateway.results import ToolResult
 
 if TYPE_CHECKING:
     from gateway.tools import Tool
@@ -89,28 +90,6 @@ class ToolCall:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    """What a tool gave back: MCP content blocks, optional structured content, and whether it failed."""
-
-    content: list[dict[str, Any]]
-    structured: dict[str, Any] | None = None
-    is_error: bool = False
-
-    @classmethod
-    def from_value(cls, value: Any, *, is_error: bool = False) -> ToolResult:
-        """A result for a JSON value: text for the model, structured content when it is an object."""
-        text = value if isinstance(value, str) else dumps(value).decode()
-        structured = value if isinstance(value, dict) else None
-        return cls(content=[{"type": "text", "text": text}], structured=structured, is_error=is_error)
-
-    def to_mcp(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"content": self.content, "isError": self.is_error}
-        if self.structured is not None:
-            result["structuredContent"] = self.structured
-        return result
-
-
 Handler = Callable[[ToolCall], Awaitable[ToolResult]]
 
 
@@ -124,3 +103,6 @@ def compose(stages: Sequence[Stage], endpoint: Handler) -> Handler:
     for stage in reversed(stages):
         handler = partial(stage.__call__, call_next=handler)
     return handler
+
+
+__all__ = ["NO_META", "CallMeta", "Handler", "Stage", "ToolCall", "ToolResult", "compose"]

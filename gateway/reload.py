@@ -25,7 +25,7 @@ from gateway.audit import AuditRecord, AuditWriter
 from gateway.auth import Principal
 from gateway.config import Config, ConfigError, load_config
 from gateway.config.loader import config_version
-from gateway.errors import AuditUnavailable
+from gateway.errors import CONFIG_INVALID, OK, AuditUnavailable
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime, RuntimeHolder
 
@@ -129,7 +129,7 @@ class Reloader:
             result = ReloadResult(True, version, previous, restart_required=restart)
             try:
                 # Recorded before the swap: no call is audited under a version whose reload is not on record.
-                await self._record(trigger, principal, request_id, result, "success", "ok", None)
+                await self._record(trigger, principal, request_id, result, "success", OK, None)
             except AuditUnavailable:
                 log.error("configuration reload not applied: its audit record could not be written")
                 self._metrics.reload_attempted("failure", trigger)
@@ -178,7 +178,7 @@ class Reloader:
         self._metrics.reload_attempted("failure", trigger)
         result = ReloadResult(False, previous, previous, error=message)
         try:
-            await self._record(trigger, principal, request_id, result, "failure", "config.invalid", where)
+            await self._record(trigger, principal, request_id, result, "failure", CONFIG_INVALID, where)
         except AuditUnavailable:
             log.error("the audit record of a failed configuration reload could not be written")
         return result

@@ -6,6 +6,7 @@ is then swapped in whole, so no call ever sees half of a configuration.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gateway.approvals.desk import ApprovalDesk
@@ -15,7 +16,7 @@ from gateway.audit.redaction import ArgumentRedactor
 from gateway.auth import Authenticator, build_authenticator
 from gateway.backends import UpstreamClient
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.metrics import BackendState, Metrics
 from gateway.observe import observed
 from gateway.pii.build import build_pii
 from gateway.pipeline import Handler, Stage
@@ -36,6 +37,7 @@ from gateway.stages import (
     Validate,
     invoke,
 )
+from gateway.stages.per_backend import backend_key
 from gateway.store import Store
 from gateway.tools import ToolRegistry
 from gateway.tracing import Tracing
@@ -55,6 +57,22 @@ class Runtime:
     budget: Budget
     #: Human approvals: the approval stage parks and claims through it, /admin/approvals decides through it.
     approvals: ApprovalDesk
+
+    def backend_states(self) -> Iterator[BackendState]:
+        """Every backend with its circuit's state and its limiter's counts (for a scrape)."""
+        seen: set[str] = set()
+        for name, spec in self.config.tools.items():
+            key = backend_key(spec)
+            if key in seen:
+                continue
+            seen.add(key)
+            circuit, limiter = self.breaker.circuit(name), self.concurrency.limiter(name)
+            yield BackendState(
+                backend=key,
+                circuit=circuit.state if circuit is not None else "closed",
+                in_flight=limiter.in_flight if limiter is not None else 0,
+                queued=limiter.waiting if limiter is not None else 0,
+            )
 
 
 def build_runtime(

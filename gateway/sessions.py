@@ -14,24 +14,9 @@ asking for it does not keep it alive.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from gateway.auth import Principal
-
-if TYPE_CHECKING:
-    from gateway.store import Store
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    id: str
-    subject: str
-    tenant: str
-    protocol_version: str
-
-    def belongs_to(self, principal: Principal) -> bool:
-        return self.subject == principal.subject and self.tenant == principal.tenant
+from gateway.store import Session, Store
 
 
 class Sessions:
@@ -54,3 +39,6 @@ class Sessions:
 
     async def close(self, session: Session) -> bool:
         return await self._store.drop_session(session)
+
+
+__all__ = ["Session", "Sessions"]

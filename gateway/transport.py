@@ -21,15 +21,16 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.audit.refusals import RefusalLog, endpoint_of
-from gateway.auth import Challenged, Principal
-from gateway.auth.authenticator import DEFAULT_CHALLENGE
+from gateway.auth import Principal
 from gateway.errors import (
-    AuditUnavailable,
     GatewayError,
+    HttpMethodNotAllowed,
     RequestTimeout,
-    StoreUnavailable,
     Unauthenticated,
     UnsupportedMediaType,
+    answer_status,
+    http_headers,
+    http_status,
 )
 from gateway.jsonrpc import decode, encode, failure
 from gateway.runtime import Runtime
@@ -179,7 +180,7 @@ def endpoint(handle: Handler, methods: tuple[str, ...], refusals: RefusalLog | N
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         if request.method not in methods:
-            response = Response(status_code=405, headers={"Allow": allow})
+            response = method_not_allowed(allow)
         else:
             try:
                 response = await handle(request)
@@ -232,31 +233,42 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return Response(encode(payload), status_code=status, headers=headers, media_type="application/json")
 
 
-#: Reasons that, as the whole answer to a request, say so in the HTTP status too: a load balancer or
-#: client library that reads only the status must see that callgate itself cannot serve.
-_STATUS_WHEN_ALONE = {AuditUnavailable.reason: 503, StoreUnavailable.reason: 503}
-
-
 def answer_response(payload: Any) -> Response:
-    """The HTTP response carrying a JSON-RPC answer: 503 when it is one audit.unavailable or store.unavailable
-    error alone (a batch, or an answer beside others, stays 200)."""
-    status = 200
+    """The HTTP response carrying a JSON-RPC answer, its status as gateway.errors.answer_status says."""
+    reason = None
     if isinstance(payload, dict) and isinstance(error := payload.get("error"), dict):
         data = error.get("data")
         reason = data.get("reason") if isinstance(data, dict) else None
-        status = _STATUS_WHEN_ALONE.get(reason, 200) if isinstance(reason, str) else 200
-    return json_response(payload, status=status)
+    return json_response(payload, status=answer_status(reason))
 
 
-def error_response(error: GatewayError, request_id: Any = None, headers: dict[str, str] | None = None) -> Response:
-    """The HTTP response for a refusal that ends the whole request."""
-    extra = dict(headers or {})
-    if isinstance(error, Unauthenticated):
-        # With JWT issuers configured, the challenge points at the RFC 9728 metadata (gateway.auth.metadata).
-        extra["WWW-Authenticate"] = error.challenge if isinstance(error, Challenged) else DEFAULT_CHALLENGE
-    response = json_response(failure(request_id, error), status=error.http_status, headers=extra)
-    response.refusal = error
+def error_response(
+    error: GatewayError,
+    request_id: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    admin: bool = False,
+    audit: bool = True,
+) -> Response:
+    """The HTTP response for a refusal that ends the whole request (``admin``: on /admin), its status and
+    headers as gateway.errors maps them.
+
+    With ``audit``, :func:`endpoint` writes its ``request/refused`` record; without, the caller wrote
+    one already (with the principal it refused) or none is due.
+    """
+    extra = {**(headers or {}), **http_headers(error)}
+    response = json_response(failure(request_id, error), status=http_status(error, admin=admin), headers=extra)
+    response.refusal = error if audit else None
     return response
+
+
+def method_not_allowed(allow: str) -> Response:
+    """The refusal of an HTTP method the endpoint does not serve; ``allow`` lists those it does.
+
+    Not marked for the audit trail: a client probing for a stream (``GET /mcp``, as MCP clients do
+    after initialize) asks what the endpoint offers, and every session would leave a refusal record.
+    """
+    return error_response(HttpMethodNotAllowed(allow), audit=False)
 
 
 def request_id_of(request: Request) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,23 @@ class RunningGateway:
         if params is not None:
             message["params"] = params
         return httpx.post(f"{self.url}/rpc", json=message, headers=self.headers(role), timeout=10)
+
+
+def copy_shipped_config(root: Path) -> Path:
+    """``root`` with a writable copy of the shipped configuration: ``policies/`` and ``tool_specs/``.
+
+    For helpers that build an edited configuration in a directory of their own choosing; a test
+    that only needs a copy takes the :func:`config_copy` fixture.
+    """
+    for part in ("policies", "tool_specs"):
+        shutil.copytree(REPO_ROOT / part, root / part)
+    return root
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped configuration, in a directory of its own (``tmp_path / "config"``)."""
+    return copy_shipped_config(tmp_path / "config")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import select
-import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import pytest
 from gateway.app import Listener, create_app
 from gateway.config import ConfigError, load_config
 from gateway.serving import serve_in_thread
-from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
+from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway, copy_shipped_config
 
 MAX_BODY = 1_048_576  # policies/gateway.yaml: server.max_body_bytes
 MAX_STRING = 262_144  # policies/gateway.yaml: server.max_string_length
@@ -200,9 +199,7 @@ PING = b'{"jsonrpc":"2.0","method":"ping","id":1}'
 
 def configured(root: Path, **server: Any) -> Path:
     """A copy of the shipped configuration with these ``server`` settings, and no file watching."""
-    config_dir = root / "config"
-    shutil.copytree(REPO_ROOT / "policies", config_dir / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", config_dir / "tool_specs")
+    config_dir = copy_shipped_config(root / "config")
     gateway_yaml = config_dir / "policies" / "gateway.yaml"
     text = gateway_yaml.read_text()
     for name, value in {"watch_config": False, **server}.items():

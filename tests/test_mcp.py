@@ -252,6 +252,9 @@ def test_get_is_not_allowed(gateway: RunningGateway) -> None:
     response = httpx.get(f"{gateway.url}/mcp", headers=headers, timeout=10)
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
+    assert response.json()["error"]["code"] == -32600  # a JSON-RPC error from the one tree, like every refusal
+    # A client probing for a stream asks what the endpoint offers: no refusal on the trail for it.
+    assert [r for r in gateway.audit_records() if r["event"] == "request/refused"] == []
 
 
 def test_unknown_method_without_session_is_method_not_found(gateway: RunningGateway) -> None:

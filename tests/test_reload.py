@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from gateway.reload import Reloader
 from gateway.runtime import Runtime, RuntimeHolder, build_runtime
 from gateway.serving import free_port, serve_in_thread
 from gateway.store import MemoryStore
-from tests.conftest import REPO_ROOT, RunningGateway, is_ready
+from tests.conftest import RunningGateway, copy_shipped_config, is_ready
 
 #: Denies support agents the clock, which the shipped policy allows them: the policy change every test makes.
 DENY_CLOCK = "p, support-agent, acme, clock.now, call, deny\n"
@@ -44,9 +43,7 @@ CLOCK_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"nam
 
 def copy_config(root: Path, *, watch: bool = True) -> Path:
     """A writable copy of the shipped configuration, optionally with file watching off."""
-    config_dir = root / "config"
-    shutil.copytree(REPO_ROOT / "policies", config_dir / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", config_dir / "tool_specs")
+    config_dir = copy_shipped_config(root / "config")
     if not watch:
         gateway_yaml = config_dir / "policies" / "gateway.yaml"
         gateway_yaml.write_text(gateway_yaml.read_text().replace("server:\n", "server:\n  watch_config: false\n", 1))

@@ -33,6 +33,8 @@ from gateway.audit import AuditRecord, AuditWriter
 from gateway.auth import Principal
 from gateway.config import Config
 from gateway.errors import (
+    APPROVAL_APPROVED,
+    OK,
     ApprovalConflict,
     ApprovalDenied,
     ApprovalExpired,
@@ -53,7 +55,7 @@ from gateway.policy.engine import ApprovalUndecided
 from gateway.store import ApprovalStore
 
 #: Reasons of ``approval/decided`` and ``approval/executed`` records (the call's own are in gateway.errors).
-APPROVED, DENIED, EXECUTED = "approval.approved", "approval.denied", "ok"
+APPROVED, DENIED, EXECUTED = APPROVAL_APPROVED, ApprovalDenied.reason, OK
 #: Characters of an approver's reason kept at most.
 MAX_REASON = 500
 

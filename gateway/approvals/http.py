@@ -21,8 +21,7 @@ from urllib.parse import parse_qs
 
 from gateway.audit import AuditRecord, AuditWriter
 from gateway.auth import Principal
-from gateway.errors import AuditUnavailable, GatewayError, InvalidParams, MethodNotFound, PolicyDenied
-from gateway.jsonrpc import failure
+from gateway.errors import AuditUnavailable, GatewayError, InvalidParams, MethodNotFound, PolicyDenied, http_status
 from gateway.runtime import RuntimeHolder
 from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json
 
@@ -65,9 +64,11 @@ class ApprovalEndpoints:
             )
             return json_response(decided)
         except GatewayError as exc:
+            # A denial of a known caller is audited here, with who it was; the endpoint audits anything else.
             if principal is not None and isinstance(exc, PolicyDenied):
                 await self._record_refusal(principal, action or "approvals", request, exc)
-            return _refusal(exc)
+                return error_response(exc, admin=True, audit=False)
+            return error_response(exc, admin=True)
 
     async def _reason(self, request: Request) -> str | None:
         """The optional ``{"reason": "..."}`` of a decision; no body at all is no reason."""
@@ -90,7 +91,7 @@ class ApprovalEndpoints:
             method=action,
             reason=exc.reason,
             code=exc.code,
-            http_status=403,
+            http_status=http_status(exc, admin=True),
             config_version=self._holder.current.config.version,
         )
         try:
@@ -108,15 +109,6 @@ def _action(method: str, parts: list[str]) -> str | None:
     if method == "POST" and len(parts) == 2 and parts[1] in _DECISIONS:
         return f"approvals.{parts[1]}"
     return None
-
-
-def _refusal(exc: GatewayError) -> Response:
-    if isinstance(exc, PolicyDenied):
-        # As on /admin: no RPC here, so HTTP says it (a tool call's denial is HTTP 200).
-        return json_response(failure(None, exc), status=403)
-    if isinstance(exc, MethodNotFound):
-        return json_response(failure(None, exc), status=404)
-    return error_response(exc)
 
 
 __all__ = ["PREFIX", "ApprovalEndpoints"]

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from gateway.audit.events import ALWAYS, EVENTS, EventName
 from gateway.auth import Principal
+from gateway.errors import OK
 
 #: ``call.notes`` keys that become fields of their own; any other note goes under ``notes``.
 _NOTE_FIELDS = ("backend_status", "attempts", "backend_us", "breaker", "concurrency", "rule", "pii")
@@ -357,7 +358,7 @@ class AuditRecord:
             method="audit.export",
             **_who(principal),
             decision="allowed",
-            reason="ok",
+            reason=OK,
             config_version=config_version,
             export={"format": format, "filters": {name: value[:_MAX_NOTE] for name, value in filters.items()}},
         )

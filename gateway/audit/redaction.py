@@ -33,6 +33,7 @@ from typing import Any
 
 from gateway.audit.record import UNDECLARED_KEY
 from gateway.config.model import PiiAction, ToolSpec
+from gateway.errors import PiiOverBudget
 from gateway.jsoncodec import dumps
 from gateway.pii.build import PiiRuntime
 from gateway.pii.rules import Plan
@@ -47,7 +48,7 @@ INLINE_CHARS = 4096
 #: Plans remembered at once (the PII rules cache theirs likewise).
 _MAX_PLANS = 10_000
 #: What the record says instead, when the arguments could not be redacted within bounds.
-WITHHELD_OVER_BUDGET, WITHHELD_TOO_LARGE = "pii.over_budget", "too_large"
+WITHHELD_OVER_BUDGET, WITHHELD_TOO_LARGE = PiiOverBudget.reason, "too_large"
 
 
 class ArgumentRedactor:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from gateway.audit.record import AuditRecord
 from gateway.audit.writer import AuditWriter
-from gateway.errors import AuditUnavailable, GatewayError
+from gateway.errors import AuditUnavailable, GatewayError, http_status
 
 log = logging.getLogger("callgate.audit")
 
@@ -108,7 +108,7 @@ class RefusalLog:
             transport=endpoint,
             reason=error.reason,
             code=error.code,
-            http_status=error.http_status,
+            http_status=http_status(error, admin=endpoint == "admin"),
             config_version=self._config_version(),
             detail=detail,
             dropped=dropped,

@@ -198,8 +198,9 @@ class AuditWriter:
             return max(0.0, self._last_checkpoint + self._interval_s - time.monotonic())
         return None
 
-    def _commit(self, records: list[AuditRecord], reason: str | None = None) -> bool:
-        """Seal and append ``records`` (and any checkpoint due); False when they could not be written."""
+    def _commit(self, records: list[AuditRecord], checkpoint: str | None = None) -> bool:
+        """Seal and append ``records`` (and any checkpoint due, or the one ``checkpoint`` names: why it is sealed);
+        False when they could not be written."""
         before = self._chain.state
         lines: list[bytes] = []
         states: list[tuple[int, str, int]] = []
@@ -220,10 +221,10 @@ class AuditWriter:
                     checkpointed = True
             now = time.monotonic()
             since = self._chain.since_checkpoint
-            if reason is None and since and now - self._last_checkpoint >= self._interval_s:
-                reason = "interval"
-            if reason is not None:
-                lines.append(self._seal_checkpoint(reason))
+            if checkpoint is None and since and now - self._last_checkpoint >= self._interval_s:
+                checkpoint = "interval"
+            if checkpoint is not None:
+                lines.append(self._seal_checkpoint(checkpoint))
                 states.append(self._chain.state)
                 checkpointed = True
             if not lines:
@@ -234,7 +235,7 @@ class AuditWriter:
             written = _write_all(fd, data)
             wrote = time.perf_counter()
             synced = None
-            if self._sync or reason == "shutdown":
+            if self._sync or checkpoint == "shutdown":
                 os.fdatasync(fd)
                 synced = time.perf_counter() - wrote
             if self.on_written is not None:
@@ -312,7 +313,7 @@ class AuditWriter:
         self.path = path
 
     def _finish(self) -> None:
-        if self._fd is not None and not self._commit([], reason="shutdown"):
+        if self._fd is not None and not self._commit([], checkpoint="shutdown"):
             log.error("the audit trail's final checkpoint could not be written")
 
     def _require_fd(self) -> int:
@@ -363,7 +364,7 @@ def _settle(waiters: list[asyncio.Future[None]], failed: bool) -> None:
 def audit_problem(writer: AuditWriter) -> str | None:
     """Why calls are refused with audit.unavailable now, for /readyz; None while the trail is written."""
     if not writer.running:
-        return "audit.unavailable: the audit writer is not running"
+        return f"{AuditUnavailable.reason}: the audit writer is not running"
     if writer.problem is not None:
-        return f"audit.unavailable: {writer.problem}"
+        return f"{AuditUnavailable.reason}: {writer.problem}"
     return None

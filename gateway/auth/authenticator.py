@@ -17,23 +17,11 @@ from gateway.auth.jwt import JwtAuthenticator, jws_header
 from gateway.auth.metadata import bearer_challenge
 from gateway.auth.principal import Principal
 from gateway.config import GatewaySettings
-from gateway.errors import Unauthenticated
+from gateway.errors import DEFAULT_CHALLENGE, Challenged, Unauthenticated
 
-DEFAULT_CHALLENGE = 'Bearer realm="callgate"'
 QUERY_CREDENTIALS = frozenset({"access_token", "token"})
 #: Unauthenticated.detail of a credential refused because it came in the query string.
 QUERY_CREDENTIAL = "query_credential"
-
-
-class Challenged(Unauthenticated):
-    """:class:`~gateway.errors.Unauthenticated`, with the ``WWW-Authenticate`` value the 401 carries.
-
-    ``detail`` is the refusal's own (``jwt.role_not_allowed``, or None when the check set none).
-    """
-
-    def __init__(self, message: str, challenge: str, detail: str | None = None) -> None:
-        super().__init__(message, detail=detail)
-        self.challenge = challenge
 
 
 class Authenticator:

@@ -8,7 +8,7 @@ from gateway.backends.client import UpstreamClient
 from gateway.backends.http import HttpBackend
 from gateway.backends.python import PythonBackend, ToolFailure
 from gateway.config import ToolSpec
-from gateway.pipeline import ToolResult
+from gateway.results import ToolResult
 
 
 class Backend(Protocol):

@@ -25,7 +25,7 @@ from gateway.backends.client import UpstreamClient
 from gateway.config import ConfigError, HttpBackendSpec, ToolSpec
 from gateway.errors import BackendBadResponse, BackendTransient, InvalidParams
 from gateway.jsoncodec import DecodeError, dumps, loads
-from gateway.pipeline import ToolResult
+from gateway.results import ToolResult
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ERROR_TEXT_LIMIT = 2000

@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.config import ConfigError, PythonBackendSpec, ToolSpec
 from gateway.errors import BackendBadResponse
-from gateway.pipeline import ToolResult
+from gateway.results import ToolResult
 
 log = logging.getLogger("callgate.backends")
 

@@ -18,9 +18,10 @@ from gateway.cli.options import config_dir_option, load_or_exit
 from gateway.config import ConfigError, default_config_dir
 from gateway.policy import Decision, PolicyEngine
 from gateway.policy.approval import APPROVE_ACTION
-from gateway.policy.cases import CaseFileError, load_cases, principal_for, run_cases
+from gateway.policy.cases import CaseFileError, load_cases, run_cases
 from gateway.policy.check import check_config
 from gateway.policy.engine import CALL, LIST
+from gateway.policy.explain import principal_for
 
 
 @click.group()

@@ -2,20 +2,22 @@
 
 from gateway.config.loader import ConfigError, default_config_dir, load_config
 from gateway.config.model import (
-    AnonymousPrincipal,
-    ApiKeyEntry,
     AuditSettings,
     BackendSpec,
     Config,
     GatewaySettings,
     HttpBackendSpec,
+    PythonBackendSpec,
+    ServerSettings,
+    ToolSpec,
+)
+from gateway.config.principals import (
+    AnonymousPrincipal,
+    ApiKeyEntry,
     JwksSource,
     JwtAlgorithm,
     JwtClaimNames,
     JwtIssuer,
-    PythonBackendSpec,
-    ServerSettings,
-    ToolSpec,
     VerificationKey,
 )
 

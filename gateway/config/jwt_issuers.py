@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from gateway.config.model import JwksSource, JwtAlgorithm, JwtClaimNames, JwtIssuer, VerificationKey
+from gateway.config.principals import JwksSource, JwtAlgorithm, JwtClaimNames, JwtIssuer, VerificationKey
 
 KEY_SOURCES = ("secret_env", "public_key_file", "jwks_file", "jwks_url")
 #: RFC 7518 section 3.2: an HS256 key at least as long as the hash output.

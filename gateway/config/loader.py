@@ -7,23 +7,17 @@ file, the line and the JSON path, and nothing half-loaded escapes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.exceptions import SchemaError
 
-from gateway.config.interpolate import MissingVariable, interpolate
+from gateway.config.files import ConfigError, json_path, line_of, read_checked, schema
 from gateway.config.jwt_issuers import IssuerProblem, jwt_issuers
 from gateway.config.model import (
-    AnonymousPrincipal,
-    ApiKeyEntry,
     ApprovalSettings,
     AuditSettings,
     BreakerSpec,
@@ -31,7 +25,6 @@ from gateway.config.model import (
     Config,
     GatewaySettings,
     HttpBackendSpec,
-    JwtIssuer,
     LoggingSettings,
     PiiToolOverrides,
     PythonBackendSpec,
@@ -42,22 +35,8 @@ from gateway.config.model import (
     ToolSpec,
 )
 from gateway.config.pii import KeyProblem, PiiProblem, check_named_entities, pii_settings, tool_overrides, with_hash_key
+from gateway.config.principals import AnonymousPrincipal, ApiKeyEntry, JwtIssuer
 from gateway.mcp_headers import header_params
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class ConfigError(Exception):
-    """A configuration file is missing, malformed or invalid."""
-
-    def __init__(self, file: Path, message: str, *, line: int | None = None, json_path: str | None = None):
-        self.file = file
-        self.line = line
-        self.json_path = json_path
-        self.detail = message
-        where = f"{file}:{line}" if line is not None else str(file)
-        at = f" at {json_path}" if json_path and json_path != "$" else ""
-        super().__init__(f"{where}{at}: {message}")
 
 
 def default_config_dir() -> Path:
@@ -114,7 +93,7 @@ def config_version(paths: list[Path], root: Path) -> str:
 
 
 def _gateway_settings(path: Path, config_dir: Path, env: Mapping[str, str]) -> GatewaySettings:
-    data = _read_checked(path, _schema("gateway.schema.json"), env)
+    data = read_checked(path, schema("gateway.schema.json"), env)
     server = data.get("server", {})
     audit = data.get("audit", {})
     audit_dir = Path(audit.get("dir", "var/audit"))
@@ -161,9 +140,8 @@ def _pii_checked(
     if unknown is not None:
         source, parts = unknown
         where = source or path
-        json_path = "$" + "".join(_path_part(p) for p in parts)
         message = "x-pii names an entity type that no pii default, rule, recognizer or tool pii configures"
-        raise ConfigError(where, message, json_path=json_path, line=line_of(where, parts))
+        raise ConfigError(where, message, json_path=json_path(parts), line=line_of(where, parts))
     try:
         return with_hash_key(gateway, tools, env)
     except KeyProblem as exc:
@@ -224,23 +202,22 @@ def _jwt_issuers(path: Path, data: dict[str, Any], config_dir: Path, env: Mappin
         return jwt_issuers(entries, config_dir, env, data.get("server", {}).get("resource_uri"))
     except IssuerProblem as exc:
         parts = ["principals", "jwt", *exc.where]
-        json_path = "$" + "".join(_path_part(p) for p in parts)
-        raise ConfigError(path, exc.message, json_path=json_path, line=line_of(path, parts)) from None
+        raise ConfigError(path, exc.message, json_path=json_path(parts), line=line_of(path, parts)) from None
 
 
 def _tool_spec(path: Path, env: Mapping[str, str]) -> ToolSpec:
-    data = _read_checked(path, _schema("tool_spec.schema.json"), env)
+    data = read_checked(path, schema("tool_spec.schema.json"), env)
     for key in ("input_schema", "output_schema"):
         if key in data:
             try:
                 Draft202012Validator.check_schema(data[key])
             except SchemaError as exc:
-                json_path = "$." + key + "".join(_path_part(p) for p in exc.absolute_path)
+                parts = [key, *exc.absolute_path]
                 raise ConfigError(
                     path,
                     f"not a valid Draft 2020-12 schema: {exc.message}",
-                    json_path=json_path,
-                    line=line_of(path, [key, *exc.absolute_path]),
+                    json_path=json_path(parts),
+                    line=line_of(path, parts),
                 ) from None
     try:
         header_params(data["input_schema"])  # MCP 2026-07-28 clients drop a tool whose x-mcp-header is invalid
@@ -272,8 +249,7 @@ def _tool_pii(path: Path, data: dict[str, Any]) -> PiiToolOverrides | None:
     try:
         return tool_overrides(data)
     except PiiProblem as exc:
-        json_path = "$" + "".join(_path_part(p) for p in exc.where)
-        raise ConfigError(path, exc.message, json_path=json_path, line=line_of(path, exc.where)) from None
+        raise ConfigError(path, exc.message, json_path=json_path(exc.where), line=line_of(path, exc.where)) from None
 
 
 def _breaker(data: dict[str, Any]) -> BreakerSpec:
@@ -327,85 +303,4 @@ def _backend(path: Path, data: dict[str, Any], env: Mapping[str, str]) -> HttpBa
     )
 
 
-def _read_checked(path: Path, validator: Draft202012Validator, env: Mapping[str, str]) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"cannot read: {exc}") from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 (a safe loader, the C one when present)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(path, problem, line=mark.line + 1 if mark else None) from None
-    if raw is None:
-        raw = {}
-    try:
-        data = interpolate(raw, env)
-    except MissingVariable as exc:
-        raise ConfigError(path, str(exc), json_path=exc.path) from None
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        error = _most_specific(errors[0])
-        parts = list(error.absolute_path)
-        json_path = "$" + "".join(_path_part(p) for p in parts)
-        raise ConfigError(path, error.message, json_path=json_path, line=line_of(path, parts))
-    if not isinstance(data, dict):  # the schemas require an object; this narrows the type
-        raise ConfigError(path, "expected a mapping at the top level")
-    return data
-
-
-def _most_specific(error: ValidationError) -> ValidationError:
-    """For a ``oneOf`` failure, the deepest error of the branch whose ``type`` matched.
-
-    The backend is a ``oneOf`` discriminated by ``type``; "is not valid under any
-    of the given schemas" helps nobody, "method: 'FETCH' is not one of ..." does.
-    """
-    while error.context:
-        branches: dict[Any, list[ValidationError]] = {}
-        for sub in error.context:
-            branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
-        matching = [
-            subs
-            for subs in branches.values()
-            if not any(sub.validator == "const" and list(sub.relative_path) == ["type"] for sub in subs)
-        ]
-        candidates = matching[0] if len(matching) == 1 else list(error.context)
-        error = max(candidates, key=lambda sub: len(sub.absolute_path))
-    return error
-
-
-def _path_part(part: Any) -> str:
-    return f"[{part}]" if isinstance(part, int) else f".{part}"
-
-
-def line_of(path: Path, parts: list[Any]) -> int | None:
-    """The 1-based line of the YAML node at ``parts``, or of its nearest existing parent."""
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError):
-        return None
-    if node is None:
-        return None
-    line: int = node.start_mark.line + 1
-    for part in parts:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    line = key.start_mark.line + 1
-                    child = value
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
-
-
-@cache
-def _schema(name: str) -> Draft202012Validator:
-    text = resources.files("gateway.config").joinpath("schemas", name).read_text(encoding="utf-8")
-    return Draft202012Validator(json.loads(text))
+__all__ = ["ConfigError", "config_version", "default_config_dir", "line_of", "load_config"]

@@ -36,14 +36,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from gateway.auth import Principal
-from gateway.auth.principal import SUBJECT_PREFIX
 from gateway.config import Config
 from gateway.policy.approval import APPROVE_ACTION
-from gateway.policy.engine import CALL, LIST, Decision, PolicyEngine
-from gateway.policy.subjects import is_reserved
-
-#: The subject of a case that gives only roles.
-ANONYMOUS = "policy-test"
+from gateway.policy.engine import CALL, LIST, PolicyEngine
+from gateway.policy.explain import Decision, principal_for
 
 _CASE: dict[str, Any] = {
     "type": "object",
@@ -148,31 +144,6 @@ def load_cases(path: Path, config: Config) -> list[Case]:
 def run_cases(engine: PolicyEngine, cases: list[Case]) -> list[Result]:
     """Each case's decision, as :meth:`PolicyEngine.explain` gives it (the same decision ``allows`` gives)."""
     return [Result(case, engine.explain(case.principal, case.tool, case.action, case.arguments)) for case in cases]
-
-
-def principal_for(config: Config, subject: str | None, tenant: str | None, roles: list[str] | None) -> Principal:
-    """The caller a case or ``policy explain`` describes; raises ValueError with a message when it cannot tell.
-
-    A configured API-key subject brings its tenant and roles; ``roles`` and
-    ``tenant``, when given, replace them.
-    """
-    entries = [
-        entry for entry in config.gateway.api_keys if entry.subject == subject and tenant in (None, entry.tenant)
-    ]
-    if roles is None:
-        if not entries:
-            raise ValueError(f"subject {subject!r} is not a configured principal: give its roles (and tenant)")
-        roles = list(entries[0].roles)
-    if tenant is None:
-        if not entries:
-            raise ValueError("give the tenant: the subject is not a configured principal")
-        tenant = entries[0].tenant
-    reserved = [role for role in roles if is_reserved(role)]
-    if reserved:
-        raise ValueError(
-            f"role {reserved[0]!r} is spelled like a subject: role names may not start with {SUBJECT_PREFIX!r}"
-        )
-    return Principal(subject or ANONYMOUS, tenant, tuple(roles), method="policy-test")
 
 
 def _case_lines(text: str) -> list[int]:

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.config import Config, ConfigError, ToolSpec, load_config
-from gateway.config.loader import line_of
+from gateway.config.files import line_of
+from gateway.pii.build import build_pii
 from gateway.policy import casbin_internals
 from gateway.policy.approval import APPROVE_ACTION
 from gateway.policy.engine import CALL, PolicyEngine
@@ -73,6 +74,7 @@ def check_config(config_dir: Path) -> list[Finding]:
     try:
         config = load_config(config_dir)
         engine = PolicyEngine(config)
+        build_pii(config)  # custom recognizers, entity types, the NER model: as the gateway builds them
     except ConfigError as exc:
         where = f" at {exc.json_path}" if exc.json_path and exc.json_path != "$" else ""
         return [Finding("error", exc.file, exc.line, exc.detail + where)]

@@ -23,6 +23,9 @@ without threads.
 call the policy allows: must a human approve it first (gateway.policy.approval)?
 It is cached the same way, and costs one dictionary lookup for a caller and
 tool that no approve rule can match.
+
+:meth:`PolicyEngine.explain` makes the same decision uncached and hands it to
+explain.py, which says in words why it is what it is.
 """
 
 from __future__ import annotations
@@ -41,19 +44,8 @@ from gateway.config import Config, ConfigError
 from gateway.policy import casbin_internals
 from gateway.policy.approval import Approval, rule_approval, spec_approvals
 from gateway.policy.arguments import Arguments, MissingArgument, frozen_values, names_read
-from gateway.policy.casbin_internals import Effector
-from gateway.policy.decide import (
-    ANYONE,
-    AS_SUBJECT,
-    Outcome,
-    Plan,
-    Timeout,
-    approval_rule,
-    could_allow,
-    decide,
-    how_matched,
-    make_plan,
-)
+from gateway.policy.decide import Outcome, Plan, Timeout, approval_rule, could_allow, decide, make_plan
+from gateway.policy.explain import Decision, explained
 from gateway.policy.matcher import Matcher, Request
 from gateway.policy.rules import LinesAdapter, PolicyLine, read_policy
 from gateway.policy.subjects import refuse_reserved_roles
@@ -86,47 +78,6 @@ _DENIED = Ruling(False)
 
 class ApprovalUndecided(Exception):
     """Whether a call needs approval could not be told (an engine fault, a missing argument, the deadline): deny it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """An answer with its reasons: what ``callgate policy explain`` prints and ``/admin/policy/explain`` returns."""
-
-    allowed: bool
-    #: One sentence for people.
-    reason: str
-    #: The rule that decided (``None``: no rule did, for example deny by default).
-    rule: PolicyLine | None = None
-    #: Rules that apply to this caller and tool but did not match this call (their condition was false).
-    considered: tuple[PolicyLine, ...] = ()
-    #: ``r.sub`` as the model saw it: ``user:NAME`` in a model with roles (subjects.py), else the subject.
-    subject: str | None = None
-    #: How the deciding rule matched the caller: ``"subject"`` (a rule for this very subject, directly
-    #: or through g lines naming it), ``"role"`` (through :attr:`role`, one the caller holds), or
-    #: ``"anyone"`` (the rule does not depend on the caller); None without a deciding rule.
-    matched_as: str | None = None
-    role: str | None = None
-    #: Why an allowed call must first be approved by a human (None: it need not, or it is denied).
-    approval: Approval | None = None
-
-    @property
-    def verdict(self) -> str:
-        """``allow``, ``approve`` (allowed once a human approves) or ``deny``."""
-        if not self.allowed:
-            return "deny"
-        return "approve" if self.approval is not None else "allow"
-
-    def to_dict(self) -> dict[str, Any]:
-        matched = {"as": self.matched_as, "role": self.role} if self.matched_as else None
-        return {
-            "decision": self.verdict,
-            "approval": self.approval.to_dict() if self.approval else None,
-            "reason": self.reason,
-            "rule": _rule_dict(self.rule) if self.rule else None,
-            "matched": matched,
-            "subject": self.subject,
-            "considered": [_rule_dict(rule) for rule in self.considered],
-        }
 
 
 class PolicyEngine:
@@ -253,10 +204,10 @@ class PolicyEngine:
                 plan = self._plan(key, principal, tool)
                 if action == LIST:
                     request = _request(principal, tool, CALL, Arguments(None))
-                    return self._explained(could_allow(self._matcher, plan), request, listing=True)
+                    return explained(self._matcher, could_allow(self._matcher, plan), request, self._line, listing=True)
                 request = _request(principal, tool, action, Arguments(arguments or {}))
                 outcome = decide(self._matcher, plan, request, self._deadline())
-                decision = self._explained(outcome, request, listing=False)
+                decision = explained(self._matcher, outcome, request, self._line, listing=False)
                 if not decision.allowed or action != CALL:
                     return decision
                 try:
@@ -272,9 +223,7 @@ class PolicyEngine:
 
     # The cold path: always under the lock.
 
-    def _decide(
-        self, key: _Key, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any]
-    ) -> Ruling:
+    def _decide(self, key: _Key, principal: Principal, tool: str, action: str, arguments: Mapping[str, Any]) -> Ruling:
         try:
             plan = self._plan(key, principal, tool)
             if action == LIST:
@@ -349,30 +298,6 @@ class PolicyEngine:
     def _deadline(self) -> float:
         return time.perf_counter() + self._deadline_s
 
-    def _explained(self, outcome: Outcome, request: Request, *, listing: bool) -> Decision:
-        rule = self._line(outcome.rule)
-        considered = tuple(line for line in map(self._line, outcome.unmatched) if line is not None)
-        subject = self._matcher.subject_of(request)
-        if outcome.error is not None:
-            why = str(outcome.error) if isinstance(outcome.error, MissingArgument) else repr(outcome.error)
-            return Decision(False, f"denied: the policy engine failed: {why}", None, considered, subject)
-        if rule is None or outcome.rule is None:
-            if outcome.allowed:
-                return Decision(True, "allowed: no rule denies it, and the model allows what no rule denies")
-            return Decision(False, "denied: no rule allows it (deny by default)", None, considered, subject)
-        how = how_matched(self._matcher, outcome.rule, request, listing=listing)
-        matched_as, role = how or (None, None)
-        where = rule.where + _how(matched_as, role, subject)
-        if listing and outcome.allowed:
-            reason, allowed = f"listed: a call could be allowed by {where}", True
-        elif outcome.allowed:
-            reason, allowed = f"allowed by {where}", True
-        elif self._matcher.effects[outcome.rule] == Effector.DENY:
-            reason, allowed = f"denied by {where}", False
-        else:  # for example a priority model whose deciding rule has no allow or deny effect
-            reason, allowed = f"denied: the model's effect denies, deciding on {where}", False
-        return Decision(allowed, reason, rule, considered, subject, matched_as, role)
-
     def _line(self, index: int | None) -> PolicyLine | None:
         if index is None or self._matcher.empty:
             return None
@@ -398,16 +323,6 @@ def _request(principal: Principal, tool: str, action: str, arguments: Arguments)
     return Request(principal.subject, principal.tenant, principal.roles, tool, action, arguments)
 
 
-def _how(matched_as: str | None, role: str | None, subject: str) -> str:
-    if matched_as == ANYONE:
-        return ", whoever calls"
-    if matched_as == AS_SUBJECT:
-        return f", as subject {subject}"
-    if role is not None:
-        return f", through role {role}"
-    return ""
-
-
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
@@ -421,7 +336,3 @@ def _log_error(outcome: Outcome, principal: Principal, tool: str) -> None:
         log.info("policy denies %s on %s: %s", principal.subject, tool, outcome.error)
     else:
         log.error("policy engine fault for %s on %s; denying: %r", principal.subject, tool, outcome.error)
-
-
-def _rule_dict(rule: PolicyLine) -> dict[str, Any]:
-    return {"file": f"{rule.file.parent.name}/{rule.file.name}", "line": rule.line, "text": rule.text}

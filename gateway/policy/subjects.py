@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from gateway.auth.principal import SUBJECT_PREFIX
 from gateway.config import Config, ConfigError
-from gateway.config.loader import line_of
+from gateway.config.files import line_of
 
 if TYPE_CHECKING:
     from gateway.policy.rules import PolicyLine

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from gateway.audit import AuditRecord, AuditWriter
 from gateway.audit.redaction import ArgumentRedactor
 from gateway.auth import Principal
-from gateway.errors import GatewayError, as_gateway_error
+from gateway.errors import CANCELLED, OK, TOOL_ERROR, GatewayError, as_gateway_error
 from gateway.logs import current_decision_id
 from gateway.metrics import CallMetrics
 from gateway.pipeline import Handler, ToolCall, ToolResult
@@ -48,7 +48,7 @@ class Audit:
             result = await call_next(call)
         except asyncio.CancelledError:
             # The client went away mid-call; the record still tells what was attempted.
-            await self._record(call, started, "cancelled", "cancelled", None)
+            await self._record(call, started, "cancelled", CANCELLED, None)
             raise
         except Exception as exc:
             refusal = as_gateway_error(exc)
@@ -56,7 +56,7 @@ class Audit:
             if refusal is exc:
                 raise
             raise refusal from exc
-        outcome, reason = ("tool_error", "backend.tool_error") if result.is_error else ("allowed", "ok")
+        outcome, reason = ("tool_error", TOOL_ERROR) if result.is_error else ("allowed", OK)
         await self._record(call, started, outcome, reason, None)
         return result
 
@@ -149,7 +149,7 @@ class AuditListing:
             transport=context.transport,
             principal=context.principal,
             decision=refusal.outcome if refusal else "allowed",
-            reason=refusal.reason if refusal else "ok",
+            reason=refusal.reason if refusal else OK,
             code=refusal.code if refusal else None,
             config_version=self._config_version(),
             latency_us=round((time.perf_counter() - started) * 1_000_000),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.store.base import ApprovalStore, Bucket, Store
+from gateway.store.base import ApprovalStore, Bucket, Session, Store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 
@@ -14,4 +14,4 @@ def build_store(redis_url: str | None, *, max_sessions: int) -> Store:
     return MemoryStore(max_sessions=max_sessions)
 
 
-__all__ = ["ApprovalStore", "Bucket", "MemoryStore", "RedisStore", "Store", "build_store"]
+__all__ = ["ApprovalStore", "Bucket", "MemoryStore", "RedisStore", "Session", "Store", "build_store"]

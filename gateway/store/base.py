@@ -12,9 +12,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from gateway.auth.principal import Principal
+
 if TYPE_CHECKING:
     from gateway.approvals.record import ApprovalDecision, ApprovalRequest, ClaimOutcome
-    from gateway.sessions import Session
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An MCP session as the store keeps it: its unguessable id, the principal that opened it, its revision.
+
+    Opened, found and closed through :class:`gateway.sessions.Sessions`.
+    """
+
+    id: str
+    subject: str
+    tenant: str
+    protocol_version: str
+
+    def belongs_to(self, principal: Principal) -> bool:
+        return self.subject == principal.subject and self.tenant == principal.tenant
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from gateway.sessions import Session
 from gateway.store import gcra
-from gateway.store.base import Bucket
+from gateway.store.base import Bucket, Session
 from gateway.store.memory_approvals import MemoryApprovals
 
 #: Buckets kept before idle ones are swept; the sweep runs again when the table has doubled since.

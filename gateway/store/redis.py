@@ -38,8 +38,7 @@ from redis.backoff import NoBackoff
 
 from gateway.errors import StoreUnavailable
 from gateway.jsoncodec import DecodeError, dumps, loads
-from gateway.sessions import Session
-from gateway.store.base import Bucket
+from gateway.store.base import Bucket, Session
 from gateway.store.memory import MemoryStore
 from gateway.store.redis_approvals import RedisApprovals
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.demo.backends import create_backend_app
 from gateway.serving import serve_in_thread
-from tests.conftest import REPO_ROOT
 
 #: A refund above 200 and within finance's 500: the shipped policy parks it for an approver.
 REFUND = {"customer_id": "C1001", "amount": 450, "currency": "EUR", "reason": "contract ended"}
@@ -98,11 +96,9 @@ class ConfigCopy:
 
 
 @pytest.fixture
-def config_copy(tmp_path: Path) -> ConfigCopy:
-    root = tmp_path / "config"
-    shutil.copytree(REPO_ROOT / "policies", root / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", root / "tool_specs")
-    return ConfigCopy(root).edit_gateway(server={"watch_config": False})
+def config_copy(config_copy: Path) -> ConfigCopy:
+    """The shared copy of the shipped configuration (tests/conftest.py), file watching off, with helpers to edit it."""
+    return ConfigCopy(config_copy).edit_gateway(server={"watch_config": False})
 
 
 def call(

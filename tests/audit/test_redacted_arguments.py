@@ -7,7 +7,6 @@ They must never hold a value the PII rules would have scrubbed, nor one they let
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from gateway.audit.redaction import MAX_TEXT_CHARS, ArgumentRedactor, declared_o
 from gateway.config import load_config
 from gateway.pii.build import build_pii
 from gateway.pii.scrubber import TRUNCATED
-from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
+from tests.conftest import GatewayFactory, RunningGateway, copy_shipped_config
 
 EMAIL, PHONE, CARD = "jane.roe@example.com", "+1 415 555 0134", "4111 1111 1111 1111"
 #: Tools that opt in, and what their specs gain besides: docs.search masks phone numbers in its arguments.
@@ -32,9 +31,7 @@ OPTED_IN = {
 
 
 def opted_in_config(root: Path) -> Path:
-    config_dir = root / "config"
-    shutil.copytree(REPO_ROOT / "policies", config_dir / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", config_dir / "tool_specs")
+    config_dir = copy_shipped_config(root / "config")
     for tool, extra in OPTED_IN.items():
         spec = config_dir / "tool_specs" / f"{tool}.yaml"
         spec.write_text(spec.read_text() + "\naudit: {arguments: redacted}\n" + extra)

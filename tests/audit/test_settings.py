@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from gateway.config import ConfigError, load_config
 from gateway.config.model import AuditSettings
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_shipped_config
 
 
 def config_with_audit(tmp_path: Path, audit_lines: str) -> Path:
-    for part in ("policies", "tool_specs"):
-        shutil.copytree(REPO_ROOT / part, tmp_path / part)
+    copy_shipped_config(tmp_path)
     path = tmp_path / "policies" / "gateway.yaml"
     text = path.read_text()
     head, _, _ = text.partition("\naudit:\n")

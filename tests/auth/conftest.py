@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-
-from tests.conftest import REPO_ROOT
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    """A writable copy of the shipped configuration."""
-    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
-    return tmp_path
 
 
 def edit_gateway_yaml(config_dir: Path, *issuers: dict[str, Any], replace: bool = False, **server: Any) -> Path:

@@ -347,12 +347,12 @@ def test_api_keys_still_work_beside_jwt(gateway: RunningGateway) -> None:
     assert gateway.rpc("tools/list").status_code == 200
 
 
-def test_hs256_and_jwks_issuers_work_through_a_gateway(start_gateway: GatewayFactory, config_dir: Path) -> None:
+def test_hs256_and_jwks_issuers_work_through_a_gateway(start_gateway: GatewayFactory, config_copy: Path) -> None:
     key = ec_key()
-    (config_dir / "policies" / "jwks.json").write_text(json.dumps({"keys": [jwk(key, "es-1")]}))
+    (config_copy / "policies" / "jwks.json").write_text(json.dumps({"keys": [jwk(key, "es-1")]}))
     es = {"issuer": "https://es.test", "algorithms": ["ES256"], "jwks_file": "policies/jwks.json"}
-    edit_gateway_yaml(config_dir, HS, es)
-    gateway = start_gateway(config_dir, TEST_JWT_SECRET=HS_SECRET)
+    edit_gateway_yaml(config_copy, HS, es)
+    gateway = start_gateway(config_copy, TEST_JWT_SECRET=HS_SECRET)
     params = {"name": "crm.get_customer", "arguments": {"customer_id": "C1002"}}
     for token in (
         sign(claims(iss="https://hs.test"), HS_SECRET.encode(), "HS256"),
@@ -381,11 +381,11 @@ def echo_url() -> Iterator[str]:
 
 
 def test_callers_authorization_never_reaches_the_backend(
-    start_gateway: GatewayFactory, config_dir: Path, echo_url: str
+    start_gateway: GatewayFactory, config_copy: Path, echo_url: str
 ) -> None:
-    with (config_dir / "policies" / "policy.csv").open("a") as policy:
+    with (config_copy / "policies" / "policy.csv").open("a") as policy:
         policy.write("p, support-agent, acme, echo.headers, call, allow\n")
-    (config_dir / "tool_specs" / "echo.headers.yaml").write_text(
+    (config_copy / "tool_specs" / "echo.headers.yaml").write_text(
         f"""\
 # Answers with the headers the backend received: only configured ones may arrive.
 name: echo.headers
@@ -400,7 +400,7 @@ backend:
     X-Backend-Token: configured-value
 """
     )
-    gateway = start_gateway(config_dir)
+    gateway = start_gateway(config_copy)
     params = {"name": "echo.headers", "arguments": {}}
     for credential in (demo_token(), gateway.keys["support-agent"]):
         response = post_rpc(gateway, credential, "tools/call", params)

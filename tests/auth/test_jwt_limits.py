@@ -89,11 +89,11 @@ def test_demo_tokens_within_the_bounds_are_accepted(gateway: RunningGateway) -> 
 # Through a real gateway with bounds of its own
 
 
-def test_an_hs256_issuers_bounds_hold_through_a_gateway(start_gateway: GatewayFactory, config_dir: Path) -> None:
+def test_an_hs256_issuers_bounds_hold_through_a_gateway(start_gateway: GatewayFactory, config_copy: Path) -> None:
     edit_gateway_yaml(
-        config_dir, {**HS, "allowed_roles": ["sales-agent"], "tenants": ["globex"], "max_token_lifetime_s": 600}
+        config_copy, {**HS, "allowed_roles": ["sales-agent"], "tenants": ["globex"], "max_token_lifetime_s": 600}
     )
-    gateway = start_gateway(config_dir, TEST_JWT_SECRET=HS_SECRET)
+    gateway = start_gateway(config_copy, TEST_JWT_SECRET=HS_SECRET)
     secret = HS_SECRET.encode()
     now = int(time.time())
 
@@ -209,15 +209,15 @@ def test_other_refusals_carry_a_detail_too(token: Any, detail: str) -> None:
 # policy check
 
 
-def test_policy_check_warns_about_an_issuer_without_bounds_with_its_line(config_dir: Path) -> None:
+def test_policy_check_warns_about_an_issuer_without_bounds_with_its_line(config_copy: Path) -> None:
     unbounded = {
         "issuer": "https://rs.test",
         "algorithms": ["RS256"],
         "public_key_file": "policies/demo-jwt-public.pem",
     }
-    path = edit_gateway_yaml(config_dir, unbounded, {**unbounded, "issuer": "https://rs2.test", "tenant": "acme"})
+    path = edit_gateway_yaml(config_copy, unbounded, {**unbounded, "issuer": "https://rs2.test", "tenant": "acme"})
     line = _line_of(path, "issuer: https://rs.test")
-    findings = [(f.severity, f.file, f.line, f.message) for f in check_config(config_dir) if "JWT issuer" in f.message]
+    findings = [(f.severity, f.file, f.line, f.message) for f in check_config(config_copy) if "JWT issuer" in f.message]
     assert findings == [
         ("warning", path, line, "JWT issuer 'https://rs.test' has no allowed_roles: its tokens may claim any role"),
         (
@@ -235,9 +235,9 @@ def test_policy_check_warns_about_an_issuer_without_bounds_with_its_line(config_
     ]
 
 
-def test_policy_check_reports_the_issuer_warning_with_file_and_line(config_dir: Path) -> None:
-    path = edit_gateway_yaml(config_dir, {**DEMO, "issuer": "https://rs.test", "allowed_roles": ["support-agent"]})
-    command = [sys.executable, "-m", "gateway", "policy", "check", "--config-dir", str(config_dir)]
+def test_policy_check_reports_the_issuer_warning_with_file_and_line(config_copy: Path) -> None:
+    path = edit_gateway_yaml(config_copy, {**DEMO, "issuer": "https://rs.test", "allowed_roles": ["support-agent"]})
+    command = [sys.executable, "-m", "gateway", "policy", "check", "--config-dir", str(config_copy)]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr  # a warning, not an error
     line = _line_of(path, "issuer: https://rs.test")

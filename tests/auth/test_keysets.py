@@ -228,12 +228,12 @@ def test_unreachable_jwks_url_at_start_refuses_tokens_but_does_not_fail_the_load
 
 
 def test_jwks_url_issuer_works_through_a_gateway(
-    start_gateway: GatewayFactory, config_dir: Path, jwks_server: JwksServer
+    start_gateway: GatewayFactory, config_copy: Path, jwks_server: JwksServer
 ) -> None:
     key = rsa_key()
     jwks_server.keys = [jwk(key, "k1")]
-    edit_gateway_yaml(config_dir, {"issuer": ISSUER, "algorithms": ["RS256"], "jwks_url": jwks_server.url})
-    gateway = start_gateway(config_dir)
+    edit_gateway_yaml(config_copy, {"issuer": ISSUER, "algorithms": ["RS256"], "jwks_url": jwks_server.url})
+    gateway = start_gateway(config_copy)
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "clock.now", "arguments": {}}}
     headers = {"Authorization": f"Bearer {token(key, 'k1')}"}
     response = httpx.post(f"{gateway.url}/rpc", json=message, headers=headers, timeout=10)

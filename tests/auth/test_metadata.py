@@ -32,21 +32,21 @@ def test_401_points_clients_at_the_metadata(gateway: RunningGateway) -> None:
 
 
 def test_metadata_is_404_and_the_challenge_the_plain_realm_without_jwt_issuers(
-    start_gateway: GatewayFactory, config_dir: Path
+    start_gateway: GatewayFactory, config_copy: Path
 ) -> None:
-    edit_gateway_yaml(config_dir, replace=True)
-    gateway = start_gateway(config_dir)
+    edit_gateway_yaml(config_copy, replace=True)
+    gateway = start_gateway(config_copy)
     assert httpx.get(f"{gateway.url}{WELL_KNOWN}", timeout=10).status_code == 404
     response = httpx.post(f"{gateway.url}/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, timeout=10)
     assert response.headers["www-authenticate"] == 'Bearer realm="callgate"'
 
 
 def test_a_resource_with_a_path_has_its_metadata_under_the_path_suffixed_url(
-    start_gateway: GatewayFactory, config_dir: Path
+    start_gateway: GatewayFactory, config_copy: Path
 ) -> None:
     """RFC 9728 section 3.1: https://host/mcp is described at https://host/.well-known/oauth-protected-resource/mcp."""
-    edit_gateway_yaml(config_dir, resource_uri="https://gw.example/mcp")
-    gateway = start_gateway(config_dir)
+    edit_gateway_yaml(config_copy, resource_uri="https://gw.example/mcp")
+    gateway = start_gateway(config_copy)
     for suffix in ("/mcp", ""):
         response = httpx.get(f"{gateway.url}{WELL_KNOWN}{suffix}", timeout=10)
         assert response.json()["resource"] == "https://gw.example/mcp"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +16,6 @@ from tests.conftest import REPO_ROOT
 def callgate(*args: str | Path, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "gateway", "policy", *map(str, args)]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
-
-
-@pytest.fixture
-def config_copy(tmp_path: Path) -> Path:
-    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
-    return tmp_path
 
 
 def append_rule(config_dir: Path, rule: str) -> int:
@@ -205,10 +197,18 @@ def test_a_broken_case_is_an_error_in_the_table(tmp_path: Path, case: str, messa
 
 
 def test_explain_names_the_rule_that_allowed() -> None:
+    # 150: above 200 the approve rule makes it APPROVE (tests/approvals/test_policy.py).
     result = callgate(
-        "explain", "--subject", "finance-bot", "--tenant", "acme", "--tool", "billing.issue_refund",
-        "--args", '{"customer_id": "C1001", "amount": 150, "currency": "USD"}',
-    )  # fmt: skip  (150: above 200 the approve rule makes it APPROVE, tests/approvals/test_policy.py)
+        "explain",
+        "--subject",
+        "finance-bot",
+        "--tenant",
+        "acme",
+        "--tool",
+        "billing.issue_refund",
+        "--args",
+        '{"customer_id": "C1001", "amount": 150, "currency": "USD"}',
+    )
     assert result.returncode == 0
     first, rule = result.stdout.splitlines()[:2]
     assert first.startswith("ALLOW: allowed by policies/policy.csv:")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 from gateway.cli.serve import uvicorn_options
 from gateway.config import load_config
 from gateway.serving import free_port
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, copy_shipped_config
 from tests.test_edge import configured
 
 
@@ -70,8 +69,7 @@ def test_serve_answers_mcp_with_the_shipped_config(served: str, demo_keys: dict[
 
 
 def test_serve_refuses_to_start_on_a_broken_config(tmp_path: Path) -> None:
-    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
+    copy_shipped_config(tmp_path)
     spec = tmp_path / "tool_specs" / "docs.search.yaml"
     spec.write_text(spec.read_text().replace("timeout_s: 5", "timeout_s: -1"))
     completed = subprocess.run(

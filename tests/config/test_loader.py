@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ import pytest
 from gateway.config import ConfigError, HttpBackendSpec, load_config
 from gateway.config import model as models
 from tests.conftest import REPO_ROOT
-
-
-@pytest.fixture
-def config_copy(tmp_path: Path) -> Path:
-    """A writable copy of the shipped configuration."""
-    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
-    return tmp_path
 
 
 def write_spec(config_dir: Path, name: str, text: str) -> Path:

@@ -6,7 +6,6 @@ A bad value stops the load with the file, the line and the JSON path, like every
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,6 @@ from gateway.config import ConfigError, ServerSettings, load_config
 from tests.conftest import REPO_ROOT
 
 LIMITS = ("max_string_length", "body_read_timeout_s", "limit_concurrency", "timeout_keep_alive_s")
-
-
-@pytest.fixture
-def config_copy(tmp_path: Path) -> Path:
-    """A writable copy of the shipped configuration."""
-    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
-    return tmp_path
 
 
 def set_server_line(config_dir: Path, name: str, value: str | None) -> int:

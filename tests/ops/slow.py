@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_shipped_config
 
 SLOW_TOOL = "ops.wait"
 
@@ -35,9 +34,7 @@ async def wait(seconds: float) -> dict[str, Any]:
 
 def slow_config(root: Path, **server: Any) -> Path:
     """The shipped configuration, no file watching, plus the slow tool for the support agent."""
-    config_dir = root / "config"
-    shutil.copytree(REPO_ROOT / "policies", config_dir / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", config_dir / "tool_specs")
+    config_dir = copy_shipped_config(root / "config")
     (config_dir / "tool_specs" / f"{SLOW_TOOL}.yaml").write_text(SPEC)
     with (config_dir / "policies" / "policy.csv").open("a") as policy:
         policy.write(f"\np, support-agent, acme, {SLOW_TOOL}, call, allow\n")

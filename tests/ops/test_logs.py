@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.logs import ConsoleFormatter, JsonFormatter, resolve
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_shipped_config
 from tests.ops.processes import Served, start, wait_ready
 
 CANARY = "canary-5e1f"
@@ -20,9 +19,7 @@ EMAIL = f"{CANARY}@example.com"
 
 
 def config_with_logging(root: Path, log_format: str) -> Path:
-    config_dir = root / "config"
-    shutil.copytree(REPO_ROOT / "policies", config_dir / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", config_dir / "tool_specs")
+    config_dir = copy_shipped_config(root / "config")
     gateway_yaml = config_dir / "policies" / "gateway.yaml"
     text = gateway_yaml.read_text().replace("server:\n", "server:\n  watch_config: false\n", 1)
     gateway_yaml.write_text(f"{text}\nlogging: {{format: {log_format}, level: debug}}\n")

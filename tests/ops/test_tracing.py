@@ -5,7 +5,6 @@ Spans go to the SDK's in-memory exporter; nothing leaves the machine.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from gateway.app import create_app
 from gateway.config import load_config
 from gateway.serving import serve_in_thread
 from gateway.tracing import Tracing, TracingUnavailable
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_shipped_config
 
 sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="the otel extra is not installed")
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
@@ -51,9 +50,7 @@ def traced(tmp_path: Path) -> Iterator[tuple[str, InMemorySpanExporter, str]]:
         return JSONResponse({name: request.headers.get(name) for name in ("traceparent", "tracestate")})
 
     with serve_in_thread(Starlette(routes=[Route("/headers", headers)])) as backend:
-        config_dir = tmp_path / "config"
-        shutil.copytree(REPO_ROOT / "policies", config_dir / "policies")
-        shutil.copytree(REPO_ROOT / "tool_specs", config_dir / "tool_specs")
+        config_dir = copy_shipped_config(tmp_path / "config")
         (config_dir / "tool_specs" / f"{TOOL}.yaml").write_text(SPEC)
         with (config_dir / "policies" / "policy.csv").open("a") as policy:
             policy.write(f"\np, support-agent, acme, {TOOL}, call, allow\n")

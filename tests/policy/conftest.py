@@ -1,24 +1,32 @@
-"""What the tests of gateway/policy share: a writable copy of the shipped configuration, and callers."""
+"""What the tests of gateway/policy share: the shipped tools and who may call them, callers, engines, edits."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gateway.auth import Principal
 from gateway.config import load_config
 from gateway.policy import PolicyEngine
 from tests.conftest import REPO_ROOT
 
-
-@pytest.fixture
-def config_copy(tmp_path: Path) -> Path:
-    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
-    return tmp_path
+TOOLS = sorted(load_config(REPO_ROOT, env={}).tools)
+REFUND = {"customer_id": "C1001", "amount": 120, "currency": "EUR"}
+#: The tools each demo role may call (the refund within its condition); every other tool is denied.
+MAY_CALL = {
+    "support-agent": {"crm.get_customer", "docs.search", "calendar.list_events", "clock.now"},
+    "sales-agent": {
+        "crm.get_customer",
+        "crm.update_email",
+        "calendar.create_event",
+        "calendar.list_events",
+        "docs.search",
+        "reports.daily",
+        "clock.now",
+    },
+    "finance-agent": {"crm.get_customer", "billing.issue_refund", "reports.daily"},
+    "admin": set(TOOLS),
+}
 
 
 def principal(subject: str, *roles: str, tenant: str = "acme") -> Principal:
@@ -34,3 +42,7 @@ def with_policy(config_dir: Path, *lines: str) -> Path:
     policy_file = config_dir / "policies" / "policy.csv"
     policy_file.write_text(policy_file.read_text() + "".join(line + "\n" for line in lines))
     return config_dir
+
+
+def refund(amount: Any = 120, currency: Any = "EUR", **more: Any) -> dict[str, Any]:
+    return {"customer_id": "C1001", "amount": amount, "currency": currency, **more}

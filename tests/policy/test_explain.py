@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
-from tests.policy.conftest import engine, principal, with_policy
+from tests.policy.conftest import MAY_CALL, TOOLS, engine, principal, refund, with_policy
 
 REFUND = {"customer_id": "C1001", "amount": 5, "currency": "EUR"}
 
@@ -62,3 +62,36 @@ def test_a_subject_named_like_a_role_is_denied_by_default_and_shown_as_user_name
     assert not decision.allowed and decision.rule is None and decision.matched_as is None
     assert decision.reason == "denied: no rule allows it (deny by default)"
     assert decision.subject == "user:admin"
+
+
+def test_explain_names_the_deciding_rule_and_its_line() -> None:
+    policy = engine()
+    lines = (REPO_ROOT / "policies" / "policy.csv").read_text().splitlines()
+    allowed = policy.explain(principal("finance-bot", "finance-agent"), "billing.issue_refund", "call", refund(5))
+    assert allowed.allowed and allowed.rule is not None
+    assert lines[allowed.rule.line - 1].startswith("p, finance-agent, acme, billing.issue_refund")
+    denied = policy.explain(principal("support-bot", "support-agent"), "billing.issue_refund", "call", refund(5))
+    assert not denied.allowed and denied.rule is not None
+    assert lines[denied.rule.line - 1] == "p, support-agent, acme, billing.*, call, deny"
+    assert denied.to_dict()["rule"] == {
+        "file": "policies/policy.csv",
+        "line": denied.rule.line,
+        "text": "p, support-agent, acme, billing.*, call, deny",
+    }
+
+
+def test_explain_shows_a_rule_whose_condition_was_false() -> None:
+    decision = engine().explain(principal("finance-bot", "finance-agent"), "billing.issue_refund", "call", refund(900))
+    assert not decision.allowed and decision.rule is None
+    assert decision.reason == "denied: no rule allows it (deny by default)"
+    assert [rule.values[2] for rule in decision.considered] == ["billing.issue_refund"]
+
+
+def test_explain_agrees_with_allows() -> None:
+    policy = engine()
+    for role in MAY_CALL:
+        for tool in TOOLS:
+            for action, arguments in (("call", refund()), ("call", refund(900)), ("list", None)):
+                caller = principal(f"{role}-bot", role)
+                expected = policy.allows(caller, tool, action, arguments)
+                assert policy.explain(caller, tool, action, arguments).allowed == expected

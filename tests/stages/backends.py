@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 
 from gateway.jsoncodec import dumps
 from gateway.serving import new_event_loop, serve_in_thread
-from tests.conftest import REPO_ROOT, RunningGateway
+from tests.conftest import RunningGateway, copy_shipped_config
 
 #: What a backend does with one request: "ok" (200 {"ok": true}), a status code, "garbage" (malformed JSON),
 #: "hang" (never sends headers) or "drip" (headers, then a byte every 0.2 s); the last two until the gateway leaves.
@@ -149,8 +148,7 @@ def serve_dropping(backend: DroppingBackend) -> Iterator[str]:
 
 def config_dir(root: Path, tools: dict[str, str]) -> Path:
     """The shipped configuration plus ``tools`` (name: the rest of its YAML), each callable by support agents."""
-    shutil.copytree(REPO_ROOT / "policies", root / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", root / "tool_specs")
+    copy_shipped_config(root)
     with (root / "policies" / "policy.csv").open("a") as policy:
         for name, spec in tools.items():
             (root / "tool_specs" / f"{name}.yaml").write_text(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from gateway.config.model import BreakerSpec
 from gateway.errors import BackendTimeout, BackendUnavailable
 from gateway.serving import serve_in_thread
 from gateway.stages.breaker import Breaker, Circuit, backend_key
-from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
+from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway, copy_shipped_config
 
 TOOL = "flaky.op"
 
@@ -75,8 +74,7 @@ def switch(switch_server: tuple[Switch, str]) -> Switch:
 
 
 def config_dir(root: Path, backend_url: str, *, reset_timeout_s: float) -> Path:
-    shutil.copytree(REPO_ROOT / "policies", root / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", root / "tool_specs")
+    copy_shipped_config(root)
     (root / "tool_specs" / f"{TOOL}.yaml").write_text(
         f"name: {TOOL}\n"
         "description: A backend the test can switch between healthy and failing.\n"

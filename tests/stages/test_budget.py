@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
+from tests.conftest import GatewayFactory, RunningGateway, copy_shipped_config
 from tests.stages.test_ratelimit import HOUR, outcome
 from tests.store.test_redis import dead_url
 
@@ -20,8 +19,7 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolV
 
 def config_with(root: Path, *, server: dict[str, Any] | None = None, rate_limits: dict[str, Any] | None = None) -> Path:
     """The shipped configuration with these ``server`` and ``rate_limits`` settings added or replaced."""
-    shutil.copytree(REPO_ROOT / "policies", root / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", root / "tool_specs")
+    copy_shipped_config(root)
     settings_path = root / "policies" / "gateway.yaml"
     settings = yaml.safe_load(settings_path.read_text())
     settings["server"].update(server or {})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, GatewayFactory, RunningGateway
+from tests.conftest import GatewayFactory, RunningGateway, copy_shipped_config
 from tests.store.test_redis import dead_url
 
 HOUR = 3600
@@ -22,8 +21,7 @@ NO_ROLE_KEY = "cg_test_agent_without_listed_roles"
 
 def config_dir(root: Path, rate_limits: dict[str, Any], tool_limits: dict[str, dict[str, Any]] | None = None) -> Path:
     """The shipped configuration with these rate limits, and two more agents: one with two roles, one with none."""
-    shutil.copytree(REPO_ROOT / "policies", root / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", root / "tool_specs")
+    copy_shipped_config(root)
     settings_path = root / "policies" / "gateway.yaml"
     settings = yaml.safe_load(settings_path.read_text())
     settings["rate_limits"] = rate_limits

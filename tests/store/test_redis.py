@@ -13,8 +13,7 @@ import pytest
 
 from gateway.errors import StoreUnavailable
 from gateway.serving import bind_loopback, free_port
-from gateway.sessions import Session
-from gateway.store import Bucket, RedisStore
+from gateway.store import Bucket, RedisStore, Session
 from tests.redis_server import RedisServer
 
 HOUR = 3600.0

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.sessions import Session
-from gateway.store import Bucket, MemoryStore, RedisStore, Store
+from gateway.store import Bucket, MemoryStore, RedisStore, Session, Store
 
 HOUR = 3600.0
 

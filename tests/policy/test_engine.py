@@ -1,9 +1,9 @@
-"""The Casbin policy engine: deny by default, roles within tenants, deny beats allow, conditions on arguments."""
+"""gateway/policy/engine.py: deny by default, roles within tenants, deny beats allow, conditions on arguments,
+faults and timeouts deny, decisions cached, bad rules refused at load."""
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,54 +14,11 @@ import pytest
 
 from gateway.config import ConfigError, load_config
 from gateway.policy import PolicyEngine
-from gateway.policy.arguments import Arguments, ArgumentsUnknown, MissingArgument, names_read
+from gateway.policy.arguments import Arguments
 from gateway.policy.rules import LinesAdapter, read_policy
 from tests.conftest import REPO_ROOT, GatewayFactory
-from tests.policy.conftest import engine, principal
+from tests.policy.conftest import MAY_CALL, REFUND, TOOLS, engine, principal, refund, with_policy
 from tests.policy_gen import write_policy
-
-TOOLS = sorted(load_config(REPO_ROOT, env={}).tools)
-REFUND = {"customer_id": "C1001", "amount": 120, "currency": "EUR"}
-#: The tools each demo role may call (the refund within its condition); every other tool is denied.
-MAY_CALL = {
-    "support-agent": {"crm.get_customer", "docs.search", "calendar.list_events", "clock.now"},
-    "sales-agent": {
-        "crm.get_customer",
-        "crm.update_email",
-        "calendar.create_event",
-        "calendar.list_events",
-        "docs.search",
-        "reports.daily",
-        "clock.now",
-    },
-    "finance-agent": {"crm.get_customer", "billing.issue_refund", "reports.daily"},
-    "admin": set(TOOLS),
-}
-
-
-@pytest.fixture
-def config_copy(tmp_path: Path) -> Path:
-    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(REPO_ROOT / "tool_specs", tmp_path / "tool_specs")
-    return tmp_path
-
-
-def with_policy(config_dir: Path, *lines: str) -> Path:
-    """``config_dir`` with ``lines`` appended to its policy.csv."""
-    policy_file = config_dir / "policies" / "policy.csv"
-    policy_file.write_text(policy_file.read_text() + "".join(line + "\n" for line in lines))
-    return config_dir
-
-
-def with_model(config_dir: Path, model: str, policy: str) -> Path:
-    (config_dir / "policies" / "model.conf").write_text(model)
-    (config_dir / "policies" / "policy.csv").write_text(policy)
-    return config_dir
-
-
-def refund(amount: Any = 120, currency: Any = "EUR", **more: Any) -> dict[str, Any]:
-    return {"customer_id": "C1001", "amount": amount, "currency": currency, **more}
-
 
 # Roles, tenants, deny
 
@@ -231,21 +188,6 @@ def test_tools_list_and_calls_through_the_gateway_follow_the_conditions(start_ga
     assert beyond.json()["error"]["data"]["reason"] == "policy.denied"
 
 
-def test_arguments_expose_only_the_calls_arguments_and_record_what_is_read() -> None:
-    arguments = Arguments({"amount": 5, "items": [1], "read": "any name is an argument"})
-    assert arguments.amount == 5
-    assert arguments.read == "any name is an argument"
-    assert "items" in arguments
-    assert "currency" not in arguments
-    with pytest.raises(MissingArgument):
-        _ = arguments.currency
-    with pytest.raises(AttributeError):
-        _ = arguments._values_of_someone_else
-    assert names_read(arguments) == ["amount", "read", "items", "currency", "currency"]
-    with pytest.raises(ArgumentsUnknown):
-        _ = Arguments(None).amount
-
-
 # Engine faults and timeouts deny
 
 
@@ -270,42 +212,6 @@ def test_a_decision_past_the_deadline_denies() -> None:
     assert not policy.allows(principal("support-bot", "support-agent"), "docs.search", "call")
     assert "did not decide" in policy.explain(principal("support-bot", "support-agent"), "docs.search").reason
     assert policy.cache_info()["decisions"] == 0  # a timeout is not a decision: it is not cached
-
-
-# Explain
-
-
-def test_explain_names_the_deciding_rule_and_its_line() -> None:
-    policy = engine()
-    lines = (REPO_ROOT / "policies" / "policy.csv").read_text().splitlines()
-    allowed = policy.explain(principal("finance-bot", "finance-agent"), "billing.issue_refund", "call", refund(5))
-    assert allowed.allowed and allowed.rule is not None
-    assert lines[allowed.rule.line - 1].startswith("p, finance-agent, acme, billing.issue_refund")
-    denied = policy.explain(principal("support-bot", "support-agent"), "billing.issue_refund", "call", refund(5))
-    assert not denied.allowed and denied.rule is not None
-    assert lines[denied.rule.line - 1] == "p, support-agent, acme, billing.*, call, deny"
-    assert denied.to_dict()["rule"] == {
-        "file": "policies/policy.csv",
-        "line": denied.rule.line,
-        "text": "p, support-agent, acme, billing.*, call, deny",
-    }
-
-
-def test_explain_shows_a_rule_whose_condition_was_false() -> None:
-    decision = engine().explain(principal("finance-bot", "finance-agent"), "billing.issue_refund", "call", refund(900))
-    assert not decision.allowed and decision.rule is None
-    assert decision.reason == "denied: no rule allows it (deny by default)"
-    assert [rule.values[2] for rule in decision.considered] == ["billing.issue_refund"]
-
-
-def test_explain_agrees_with_allows() -> None:
-    policy = engine()
-    for role in MAY_CALL:
-        for tool in TOOLS:
-            for action, arguments in (("call", REFUND), ("call", refund(900)), ("list", None)):
-                caller = principal(f"{role}-bot", role)
-                expected = policy.allows(caller, tool, action, arguments)
-                assert policy.explain(caller, tool, action, arguments).allowed == expected
 
 
 # The decision cache
