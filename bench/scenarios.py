@@ -213,8 +213,10 @@ register(
     Scenario(
         "G",
         "callgate on the shipped configuration (rate limits raised out of the load's reach, still checked), every "
-        "stage that exists: edge middleware, authentication, audit (fsync), resolve, authorization, validation, "
-        "rate limits (memory store), circuit breaker, deadline, concurrency limit, retry, invoke, output check",
+        "stage that exists: edge middleware, authentication, audit (fsync, hash chain), request budget, resolve, "
+        "authorization, validation, rate limits (memory store), approval (none needed for this call), PII scrub "
+        "(the shipped rules, both directions), circuit breaker, deadline, concurrency limit, retry, invoke, "
+        "output check, metrics",
         _gateway,
         is_gateway=True,
     )
