@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint serve bench policy-check redis promtool clean conformance
+.PHONY: demo test lint serve bench policy-check redis promtool clean conformance wrk
 
 # The runtime install, enough for the demo and for serving.
 $(VENV)/.installed: pyproject.toml
@@ -38,6 +38,14 @@ promtool:
 		echo "promtool not found; installing Debian's prometheus package"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; \
+	}
+
+# make bench loads with wrk (Debian's wrk package): a C load generator steadier than the built-in one.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "wrk not found; installing Debian's wrk package"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; \
 	}
 
 lint: $(VENV)/.installed-test
@@ -77,7 +85,7 @@ policy-check: $(VENV)/.installed
 	$(BIN)/callgate policy test policies/tests.yaml
 	$(BIN)/callgate pii test --min-recall 0.98 --max-false-positive-rate 0.01
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test wrk redis
 	$(BIN)/python -m bench
 
 clean:
