@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 from collections.abc import Iterator
 from urllib.parse import parse_qs
 
@@ -21,23 +20,20 @@ from starlette.types import Send
 
 from gateway.audit import AuditRecord, AuditWriter
 from gateway.audit.export import FORMATS, MEDIA_TYPES, Filters, export, instant
+from gateway.audit.refusals import record_admin_refusal
 from gateway.auth import Principal
 from gateway.errors import (
     CONFIG_INVALID,
     OK,
-    AuditUnavailable,
     GatewayError,
     InvalidParams,
     PolicyDenied,
     answer_status,
-    http_status,
 )
 from gateway.policy.explain import principal_for
 from gateway.reload import Reloader
 from gateway.runtime import RuntimeHolder
 from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json
-
-log = logging.getLogger("callgate.admin")
 
 ADMIN_ROLE = "admin"
 
@@ -123,28 +119,11 @@ class AdminEndpoints:
         principal = authenticate(request, runtime)
         if ADMIN_ROLE not in principal.roles:
             denial = PolicyDenied(f"/admin needs the {ADMIN_ROLE} role")
-            await self._record_refusal(principal, action, request, runtime.config.version, denial)
+            await record_admin_refusal(
+                self._audit, request.request_id, request.source, principal, action, denial, runtime.config.version
+            )
             raise denial
         return principal
-
-    async def _record_refusal(
-        self, principal: Principal, action: str, request: Request, version: str, denial: PolicyDenied
-    ) -> None:
-        record = AuditRecord.refused(
-            request_id=request.request_id,
-            source=request.source,
-            transport="admin",
-            principal=principal,
-            method=action,
-            reason=denial.reason,
-            code=denial.code,
-            http_status=http_status(denial, admin=True),
-            config_version=version,
-        )
-        try:
-            await self._audit.write(record)
-        except AuditUnavailable:  # the caller is refused either way
-            log.error("the audit record of a refused admin request could not be written")
 
 
 _EXPORT_PARAMS = ("format", "since", "until", "subject", "tenant", "tool", "decision", "conversation")

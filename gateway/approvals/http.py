@@ -16,16 +16,14 @@ Every refusal of an authenticated caller is audited as ``request/refused``; ever
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import parse_qs
 
-from gateway.audit import AuditRecord, AuditWriter
+from gateway.audit import AuditWriter
+from gateway.audit.refusals import record_admin_refusal
 from gateway.auth import Principal
-from gateway.errors import AuditUnavailable, GatewayError, InvalidParams, MethodNotFound, PolicyDenied, http_status
+from gateway.errors import GatewayError, InvalidParams, MethodNotFound, PolicyDenied
 from gateway.runtime import RuntimeHolder
 from gateway.transport import Request, Response, authenticate, error_response, json_response, read_json
-
-log = logging.getLogger("callgate.approvals")
 
 PREFIX = "/admin/approvals"
 _DECISIONS = {"approve": True, "deny": False}
@@ -66,7 +64,15 @@ class ApprovalEndpoints:
         except GatewayError as exc:
             # A denial of a known caller is audited here, with who it was; the endpoint audits anything else.
             if principal is not None and isinstance(exc, PolicyDenied):
-                await self._record_refusal(principal, action or "approvals", request, exc)
+                await record_admin_refusal(
+                    self._audit,
+                    request.request_id,
+                    request.source,
+                    principal,
+                    action or "approvals",
+                    exc,
+                    self._holder.current.config.version,
+                )
                 return error_response(exc, admin=True, audit=False)
             return error_response(exc, admin=True)
 
@@ -81,23 +87,6 @@ class ApprovalEndpoints:
         if reason is not None and not isinstance(reason, str):
             raise InvalidParams('the body is {"reason": "..."}, the reason a string')
         return reason
-
-    async def _record_refusal(self, principal: Principal, action: str, request: Request, exc: GatewayError) -> None:
-        record = AuditRecord.refused(
-            request_id=request.request_id,
-            source=request.source,
-            transport="admin",
-            principal=principal,
-            method=action,
-            reason=exc.reason,
-            code=exc.code,
-            http_status=http_status(exc, admin=True),
-            config_version=self._holder.current.config.version,
-        )
-        try:
-            await self._audit.write(record)
-        except AuditUnavailable:  # the caller is refused either way
-            log.error("the audit record of a refused approvals request could not be written")
 
 
 def _action(method: str, parts: list[str]) -> str | None:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from gateway.audit.record import AuditRecord
 from gateway.audit.writer import AuditWriter
+from gateway.auth import Principal
 from gateway.errors import AuditUnavailable, GatewayError, http_status
 
 log = logging.getLogger("callgate.audit")
@@ -117,3 +118,34 @@ class RefusalLog:
             await self._writer.write(record)
         except AuditUnavailable:  # the request is refused either way; the trail's failure is counted elsewhere
             log.error("the audit record of a refused request could not be written")
+
+
+async def record_admin_refusal(
+    audit: AuditWriter,
+    request_id: str,
+    source: str | None,
+    principal: Principal,
+    action: str,
+    refusal: GatewayError,
+    config_version: str,
+) -> None:
+    """The ``request/refused`` record of an authenticated caller refused by an admin endpoint.
+
+    Never rate-limited, unlike :class:`RefusalLog`: the caller is known, so a flood is theirs to answer for.
+    The caller is refused whether or not the record could be written, so a write failure is only logged.
+    """
+    record = AuditRecord.refused(
+        request_id=request_id,
+        source=source,
+        transport="admin",
+        principal=principal,
+        method=action,
+        reason=refusal.reason,
+        code=refusal.code,
+        http_status=http_status(refusal, admin=True),
+        config_version=config_version,
+    )
+    try:
+        await audit.write(record)
+    except AuditUnavailable:
+        log.error("the audit record of a refused %s request could not be written", action)
