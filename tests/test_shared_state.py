@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -16,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.serving import free_port
-from tests.conftest import REPO_ROOT, GatewayFactory, is_ready
+from tests.conftest import REPO_ROOT, GatewayFactory
+from tests.processes import serving
 from tests.redis_server import RedisServer
 from tests.stages.test_budget import config_with
 from tests.stages.test_ratelimit import HOUR, config_dir
@@ -37,34 +35,13 @@ def reason(body: dict[str, Any]) -> str:
 @pytest.fixture
 def serve_processes(backend_url: str, tmp_path: Path) -> Iterator[Callable[[Path, str, int], list[str]]]:
     """Starts ``callgate serve`` processes on one config dir and one Redis; each is a separate OS process."""
-    processes: list[subprocess.Popen[bytes]] = []
+    with contextlib.ExitStack() as stack:
 
-    def start(config: Path, redis_url: str, count: int) -> list[str]:
-        urls = []
-        for index in range(count):
-            port = free_port()
-            env = {
-                **os.environ,
-                "CALLGATE_DEMO_BACKEND_URL": backend_url,
-                "CALLGATE_AUDIT_DIR": str(tmp_path / f"audit-{index}"),
-                "CALLGATE_REDIS_URL": redis_url,
-            }
-            command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--config-dir", str(config)]
-            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(urls, processes[-count:], strict=True):
-            deadline = time.monotonic() + 60
-            while not is_ready(url):
-                assert process.poll() is None, "callgate serve exited while starting"
-                assert time.monotonic() < deadline, "callgate serve did not become ready within 60 s"
-                time.sleep(0.1)
-        return urls
+        def start(config: Path, redis_url: str, count: int) -> list[str]:
+            env = {"CALLGATE_DEMO_BACKEND_URL": backend_url, "CALLGATE_REDIS_URL": redis_url}
+            return [served.url for served in stack.enter_context(serving(config, tmp_path, env, count))]
 
-    yield start
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=15)
+        yield start
 
 
 @pytest.mark.redis

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.serving import free_port
 from tests.approvals.conftest import AGENT, APPROVER, ConfigCopy, Refunds, call, decide, listing, park, reason
-from tests.conftest import REPO_ROOT, GatewayFactory, is_ready
+from tests.conftest import REPO_ROOT, GatewayFactory
+from tests.processes import serving
 from tests.redis_server import RedisServer
 
 Serve = Callable[[int], list[str]]
@@ -23,34 +21,13 @@ Serve = Callable[[int], list[str]]
 @pytest.fixture
 def serve(counting_backend: str, redis_url: str, tmp_path: Path) -> Iterator[Serve]:
     """``callgate serve`` processes (separate OS processes) on the shipped configuration and one Redis."""
-    processes: list[subprocess.Popen[bytes]] = []
+    env = {"CALLGATE_DEMO_BACKEND_URL": counting_backend, "CALLGATE_REDIS_URL": redis_url}
+    with contextlib.ExitStack() as stack:
 
-    def start(count: int) -> list[str]:
-        urls = []
-        for _ in range(count):
-            port = free_port()
-            env = {
-                **os.environ,
-                "CALLGATE_DEMO_BACKEND_URL": counting_backend,
-                "CALLGATE_AUDIT_DIR": str(tmp_path / f"audit-{len(processes)}"),
-                "CALLGATE_REDIS_URL": redis_url,
-            }
-            command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--config-dir", str(REPO_ROOT)]
-            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(urls, processes[-count:], strict=True):
-            deadline = time.monotonic() + 60
-            while not is_ready(url):
-                assert process.poll() is None, "callgate serve exited while starting"
-                assert time.monotonic() < deadline, "callgate serve did not become ready within 60 s"
-                time.sleep(0.1)
-        return urls
+        def start(count: int) -> list[str]:
+            return [served.url for served in stack.enter_context(serving(REPO_ROOT, tmp_path, env, count))]
 
-    yield start
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=15)
+        yield start
 
 
 @pytest.mark.redis

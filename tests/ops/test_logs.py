@@ -12,7 +12,7 @@ import pytest
 
 from gateway.logs import ConsoleFormatter, JsonFormatter, resolve
 from tests.conftest import copy_shipped_config
-from tests.ops.processes import Served, start, wait_ready
+from tests.processes import Served, start, wait_ready
 
 CANARY = "canary-5e1f"
 EMAIL = f"{CANARY}@example.com"

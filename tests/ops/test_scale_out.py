@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from gateway.audit.verify import verify
-from tests.ops.processes import Served, serving
+from tests.processes import Served, serving
 from tests.stages.test_ratelimit import HOUR, config_dir
 
 #: Shared by every process, as the Kubernetes Secret shares them: checkpoints verify with one key,

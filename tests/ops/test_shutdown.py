@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from gateway.audit.verify import verify
-from tests.ops.processes import serving
 from tests.ops.slow import SLOW_TOOL, slow_config, wait_call
+from tests.processes import serving
 
 KEY = "ab" * 32  # CALLGATE_AUDIT_CHECKPOINT_KEY: checkpoints signed, so the trail's end is proven
 

@@ -1,4 +1,4 @@
-"""``callgate serve`` as real processes on loopback, for the shutdown and scale-out tests."""
+"""``callgate serve`` as real processes on loopback, for the tests that need several of them or a signal."""
 
 from __future__ import annotations
 
