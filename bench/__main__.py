@@ -21,6 +21,7 @@ from bench.processes import REPO_ROOT, BenchError, Cores, fdatasync_p50_ms, mach
 from bench.report import RunInfo, render
 from bench.runner import Running, ScenarioResult, Settings, finish_scenario, measure_round, start_scenario
 from bench.scenarios import registered, select
+from bench.together import Together, measure_together
 from gateway.demo.keys import read_demo_keys
 
 
@@ -30,9 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Measure B1, P, G (and any registered scenario) and the stage costs; write bench/results.md.",
     )
     names = ",".join(s.name for s in registered())
-    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement (default 5)")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per measurement (default 3)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds; each ratio is the median of its rounds (default 3)"
+        "--rounds", type=int, default=7, help="interleaved rounds; each ratio is the median of its rounds (default 7)"
     )
     parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up before each (default 1-2)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {cores.others})  # keep the harness itself off the server core
     steal_before, started = machine_steal_seconds(), time.monotonic()
     results: list[ScenarioResult] = []
+    side_by_side: list[Together] = []
     fsync_p50_ms = float("nan")
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp, contextlib.ExitStack() as stack:
@@ -117,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
                         f"p50 {measured.single.load.p50_ms:.2f} ms at 1",
                         file=sys.stderr,
                     )
+                together = measure_together(running, settings, cores.others)
+                side_by_side.append(together)
+                print(
+                    f"bench: round {number}/{settings.rounds} side by side: "
+                    + ", ".join(f"{name} {shared.per_cpu_second:,.0f}" for name, shared in together.loaded.items())
+                    + " req per CPU-second; p50 in turns "
+                    + ", ".join(f"{name} {load.p50_ms:.2f}" for name, load in together.single.items())
+                    + " ms",
+                    file=sys.stderr,
+                )
             results = [finish_scenario(each) for each in running]
             fsync_p50_ms = fdatasync_p50_ms(Path(tmp))
             costs = None
@@ -131,13 +143,16 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         cpu_time = (time.monotonic() - started) * (os.cpu_count() or 1)
         steal = (machine_steal_seconds() - steal_before) / cpu_time if cpu_time else 0.0
-        report = render(results, costs, RunInfo(settings, cores.describe(), Path(tmp), skipped, steal, fsync_p50_ms))
+        info = RunInfo(settings, cores.describe(), Path(tmp), skipped, steal, fsync_p50_ms)
+        report = render(results, side_by_side, costs, info)
     print(report)
     options.output.write_text(report)
     print(f"bench: report written to {options.output}", file=sys.stderr)
-    failed = [
-        r.scenario.name for r in results if any(x.loaded.load.failures or x.single.load.failures for x in r.rounds)
-    ]
+    failed = sorted(
+        {r.scenario.name for r in results if any(x.loaded.load.failures or x.single.load.failures for x in r.rounds)}
+        | {name for t in side_by_side for name, s in t.loaded.items() if s.load.failures}
+        | {name for t in side_by_side for name, load in t.single.items() if load.failures}
+    )
     if failed:
         print(
             f"bench: FAILED: wrong answers under load in {', '.join(failed)}; see the failures column", file=sys.stderr

@@ -59,6 +59,7 @@ class Launcher:
             env or {},
             cores.server if under_test else cores.others,
             self._dir,
+            batch=under_test,
         )
         self.servers.append(server)
         return server

@@ -59,12 +59,70 @@ def pick_generator(choice: str) -> str:
     return choice
 
 
+class RunningLoad:
+    """A load generator process started and not yet waited for: several run side by side (bench.together)."""
+
+    def __init__(self, generator: str, connections: int, process: subprocess.Popen[str], tmp: Path | None) -> None:
+        self.generator, self.connections, self._process, self._tmp = generator, connections, process, tmp
+
+    def result(self, timeout_s: float) -> LoadResult:
+        try:
+            stdout, stderr = self._process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            stdout, stderr = self._process.communicate()
+        finally:
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+        if self.generator == "wrk":
+            return _wrk_result(self.connections, self._process.returncode, stdout, stderr)
+        if self._process.returncode != 0:
+            raise BenchError(f"the asyncio load generator failed (status {self._process.returncode}):\n{stderr}")
+        return LoadResult(generator="python", connections=self.connections, **json.loads(stdout))
+
+
+def start_load(
+    generator: str, request: HttpRequest, marker: bytes, connections: int, duration_s: int, core: int | None
+) -> RunningLoad:
+    """Start a load generator pinned to ``core``; :meth:`RunningLoad.result` waits for its figures."""
+    if generator == "wrk":
+        tmp = Path(tempfile.mkdtemp(prefix="callgate-bench-wrk-"))
+        script = tmp / "request.lua"
+        script.write_text(wrk_script(request, marker))
+        # One wrk thread: the load generator gets one core, and one epoll thread saturates it.
+        argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", "-s", str(script), request.url]
+        process = subprocess.Popen(  # preexec_fn is safe here: the harness starts no threads
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **pinned_to(core)
+        )
+        return RunningLoad(generator, connections, process, tmp)
+    spec = {
+        "method": request.method,
+        "url": request.url,
+        "headers": request.headers,
+        "body": request.body.decode(),
+        "marker": marker.decode(),
+        "connections": connections,
+        "duration_s": duration_s,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="callgate-bench-loadgen-"))
+    (tmp / "spec.json").write_text(json.dumps(spec))
+    with open(tmp / "spec.json", "rb") as spec_file:
+        process = subprocess.Popen(  # preexec_fn is safe here: the harness starts no threads
+            [python(), "-m", "bench.loadgen"],
+            stdin=spec_file,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO_ROOT,
+            text=True,
+            **pinned_to(core),
+        )
+    return RunningLoad(generator, connections, process, tmp)
+
+
 def run_load(
     generator: str, request: HttpRequest, marker: bytes, connections: int, duration_s: int, core: int | None
 ) -> LoadResult:
-    if generator == "wrk":
-        return _run_wrk(request, marker, connections, duration_s, core)
-    return _run_python(request, marker, connections, duration_s, core)
+    return start_load(generator, request, marker, connections, duration_s, core).result(duration_s + 60)
 
 
 # The script sets the request and counts wrong answers per thread; done() sums them over the threads
@@ -126,18 +184,10 @@ def wrk_script(request: HttpRequest, marker: bytes) -> str:
     )
 
 
-def _run_wrk(request: HttpRequest, marker: bytes, connections: int, duration_s: int, core: int | None) -> LoadResult:
-    with tempfile.TemporaryDirectory(prefix="callgate-bench-wrk-") as tmp:
-        script = Path(tmp) / "request.lua"
-        script.write_text(wrk_script(request, marker))
-        # One wrk thread: the load generator gets one core, and one epoll thread saturates it.
-        argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", "-s", str(script), request.url]
-        completed = subprocess.run(  # preexec_fn is safe here: the harness starts no threads
-            argv, capture_output=True, text=True, timeout=duration_s + 60, check=False, **pinned_to(core)
-        )
-    line = next((ln for ln in completed.stdout.splitlines() if ln.startswith("BENCH ")), None)
-    if completed.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed (status {completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+def _wrk_result(connections: int, status: int, stdout: str, stderr: str) -> LoadResult:
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if status != 0 or line is None:
+        raise BenchError(f"wrk failed (status {status}):\n{stdout}\n{stderr}")
     figures = dict(item.split("=", 1) for item in line.split()[1:])
     return LoadResult(
         generator="wrk",
@@ -150,29 +200,3 @@ def _run_wrk(request: HttpRequest, marker: bytes, connections: int, duration_s: 
         bad_bodies=int(figures["bad"]),
         socket_errors=int(figures["socket_errors"]),
     )
-
-
-def _run_python(request: HttpRequest, marker: bytes, connections: int, duration_s: int, core: int | None) -> LoadResult:
-    spec = {
-        "method": request.method,
-        "url": request.url,
-        "headers": request.headers,
-        "body": request.body.decode(),
-        "marker": marker.decode(),
-        "connections": connections,
-        "duration_s": duration_s,
-    }
-    completed = subprocess.run(  # preexec_fn is safe here: the harness starts no threads
-        [python(), "-m", "bench.loadgen"],
-        input=json.dumps(spec),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=duration_s + 60,
-        check=False,
-        **pinned_to(core),
-    )
-    if completed.returncode != 0:
-        raise BenchError(f"the asyncio load generator failed (status {completed.returncode}):\n{completed.stderr}")
-    figures = json.loads(completed.stdout)
-    return LoadResult(generator="python", connections=connections, **figures)

@@ -36,11 +36,9 @@ def raw_request(method: str, url: str, headers: dict[str, str], body: bytes) -> 
     return host, port, ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """Status, body and whether the server keeps the connection open."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    status = int(status_line.split()[1])
+def parse_head(head: bytes) -> tuple[int, int, bool]:
+    """A response head's status, Content-Length and whether the server keeps the connection open."""
+    status_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
     length, keep_alive = None, True
     for line in header_lines:
         name, _, value = line.partition(":")
@@ -51,6 +49,12 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
             keep_alive = False
     if length is None:
         raise ValueError("response without Content-Length (chunked bodies are not supported here)")
+    return int(status_line.split()[1]), length, keep_alive
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """Status, body and whether the server keeps the connection open."""
+    status, length, keep_alive = parse_head(await reader.readuntil(b"\r\n\r\n"))
     return status, await reader.readexactly(length), keep_alive
 
 

@@ -54,12 +54,24 @@ class Cores:
         )
 
 
-def pinned_to(core: int | None) -> dict[str, Any]:
-    """``Popen`` options that pin the child (and the threads it starts later) to ``core``."""
+def pinned_to(core: int | None, *, batch: bool = False) -> dict[str, Any]:
+    """``Popen`` options that pin the child (and the threads it starts later) to ``core``.
+
+    ``batch`` puts it under SCHED_BATCH: when the servers under test share their core side by side
+    (bench.together), a server woken by a request does not preempt the one running, so each runs whole
+    time slices instead of trading the core (and its caches) at every packet. Alone on its core a server
+    is not affected: there is nobody to preempt.
+    """
     if core is None:
         return {}
-    # Affinity set before exec is inherited by every thread the server starts (asyncio.to_thread included).
-    return {"preexec_fn": lambda: os.sched_setaffinity(0, {core})}
+
+    def place() -> None:
+        # Inherited by every thread the server starts later (asyncio.to_thread included).
+        os.sched_setaffinity(0, {core})
+        if batch:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+    return {"preexec_fn": place}
 
 
 def _cpu_line() -> list[int]:
@@ -125,6 +137,16 @@ class Server:
         fields = stat.rpartition(")")[2].split()  # after the command name, which may contain spaces
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def run_seconds(self) -> float:
+        """Time its threads have spent on a CPU, to the nanosecond (schedstat): for measurements where the
+        server holds a core for well under a second and clock ticks would be too coarse."""
+        total = 0
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -140,6 +162,8 @@ def start_server(
     core: int | None,
     log_dir: Path,
     startup_timeout_s: float = 20.0,
+    *,
+    batch: bool = False,
 ) -> Server:
     """Start ``argv`` and return once ``port`` accepts connections (uvicorn binds after its lifespan startup)."""
     log_path = log_dir / f"{name}.log"
@@ -152,7 +176,7 @@ def start_server(
             env={**os.environ, **env},
             cwd=REPO_ROOT,
             start_new_session=True,  # its own process group, so stop() reaches its children too
-            **pinned_to(core),
+            **pinned_to(core, batch=batch),
         )
     server = Server(name=name, port=port, process=process, log_path=log_path)
     deadline = time.monotonic() + startup_timeout_s

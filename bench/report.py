@@ -14,7 +14,8 @@ from typing import Any
 
 from bench.load import LoadResult
 from bench.processes import REPO_ROOT
-from bench.runner import Round, ScenarioResult, Settings, median_of
+from bench.runner import ScenarioResult, Settings, median_of
+from bench.together import Together
 
 # The issue's targets. They are judged here, in the benchmark, and never asserted by the test suite.
 THROUGHPUT_RATIO_MIN = 0.8  # G requests/s at 32 connections >= 0.8 x P's
@@ -157,36 +158,67 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def _ratios(mine: ScenarioResult, theirs: ScenarioResult, value: Callable[[Round], float]) -> list[float]:
-    """One ratio per round, each from the two scenarios' measurements of that round."""
-    return [value(a) / value(b) if value(b) else float("nan") for a, b in zip(mine.rounds, theirs.rounds, strict=False)]
+def _throughput(together: Together, name: str) -> float:
+    return together.loaded[name].per_cpu_second
 
 
-def _rps(measured: Round) -> float:
-    return measured.loaded.load.rps
+def _p50(together: Together, name: str) -> float:
+    return together.single[name].p50_ms
 
 
-def _p50(measured: Round) -> float:
-    return measured.single.load.p50_ms
+def _ratios(rounds: Sequence[Together], mine: str, theirs: str, value: Callable[[Together, str], float]) -> list[float]:
+    """One ratio per round, from the two scenarios measured side by side in that round."""
+    found = []
+    for together in rounds:
+        if mine in together.loaded and theirs in together.loaded:
+            base = value(together, theirs)
+            found.append(value(together, mine) / base if base else float("nan"))
+    return found
 
 
-def ratios_table(results: list[ScenarioResult]) -> str:
-    baseline = next((r for r in results if r.scenario.name == BASELINE), None)
-    if baseline is None:
+def side_by_side_table(rounds: Sequence[Together]) -> str:
+    if not rounds:
+        return "(not measured)"
+    rows = [
+        "| scenario | requests per CPU-second: its throughput on a core of its own | share of the server core "
+        "| p50 ms in turns | p99 ms in turns | failures |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name in rounds[0].loaded:
+        shared = [t.loaded[name] for t in rounds]
+        single = [t.single[name] for t in rounds]
+        rows.append(
+            f"| {name} | {spread([x.per_cpu_second for x in shared], 0, thousands=True)} "
+            f"| {100 * median_of([x.core_share for x in shared]):.0f} % "
+            f"| {spread([x.p50_ms for x in single])} | {spread([x.p99_ms for x in single])} "
+            f"| {_failures([x.load for x in shared] + single)} |"
+        )
+    busy = [sum(x.core_share for x in t.loaded.values()) for t in rounds]
+    rows += [
+        "",
+        f"The server core was {100 * median_of(busy):.0f} % busy while every scenario was loaded at once "
+        f"(lowest round {100 * min(busy):.0f} %): below about 95 %, something else set the pace.",
+    ]
+    return "\n".join(rows)
+
+
+def ratios_table(results: list[ScenarioResult], rounds: Sequence[Together]) -> str:
+    names = [r.scenario.name for r in results]
+    if BASELINE not in names:
         return f"(no ratios: scenario {BASELINE} was not run)"
     rows = [
         f"| scenario | throughput / {BASELINE}'s | p50 at 1 connection / {BASELINE}'s "
-        "| CPU per request / P's | peak RSS of the server under test |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| peak RSS of the server under test |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for result in results:
-        if result is baseline:
+        name = result.scenario.name
+        if name == BASELINE:
             continue
-        cpu = _ratios(result, baseline, lambda r: r.loaded.server_us_per_request)
         rss = result.peak_rss_mb.get(result.under_test)
         rows.append(
-            f"| {result.scenario.name} | {spread(_ratios(result, baseline, _rps))} "
-            f"| {spread(_ratios(result, baseline, _p50))} | {spread(cpu)} "
+            f"| {name} | {spread(_ratios(rounds, name, BASELINE, _throughput))} "
+            f"| {spread(_ratios(rounds, name, BASELINE, _p50))} "
             f"| {f'{rss:.0f} MB' if rss is not None else '?'} |"
         )
     return "\n".join(rows)
@@ -199,8 +231,8 @@ class Verdict:
     met: bool | None  # None: not measured in this run
 
 
-def verdicts(results: list[ScenarioResult], fsync_p50_ms: float) -> list[Verdict]:
-    """The performance issue's targets, each judged on the medians of this run's rounds."""
+def verdicts(results: list[ScenarioResult], rounds: Sequence[Together], fsync_p50_ms: float) -> list[Verdict]:
+    """The performance issue's targets, each judged on the median of this run's side-by-side rounds."""
     by_name = {r.scenario.name: r for r in results}
     found: list[Verdict] = []
 
@@ -209,7 +241,7 @@ def verdicts(results: list[ScenarioResult], fsync_p50_ms: float) -> list[Verdict
         if a is None or b is None:
             found.append(Verdict(target, "(not run)", None))
             return
-        values = _ratios(a, b, _rps)
+        values = _ratios(rounds, mine, theirs, _throughput)
         found.append(Verdict(target, spread(values), median_of(values) >= minimum))
 
     if "G" in by_name:
@@ -225,7 +257,7 @@ def verdicts(results: list[ScenarioResult], fsync_p50_ms: float) -> list[Verdict
             ratio(f"{scenario.name} / {other} throughput, {{c}} connections ≥ {minimum}", scenario.name, other, minimum)
     base, write, fsync = by_name.get(BASELINE), by_name.get("G_write"), by_name.get("G")
     if base is not None and write is not None:
-        values = _ratios(write, base, _p50)
+        values = _ratios(rounds, "G_write", BASELINE, _p50)
         found.append(
             Verdict(
                 f"p50 at 1 connection, durability write: G_write ≤ {P50_RATIO_MAX} x {BASELINE}",
@@ -235,7 +267,7 @@ def verdicts(results: list[ScenarioResult], fsync_p50_ms: float) -> list[Verdict
         )
     if base is not None and fsync is not None:
         # Per round: G's p50 beyond P's, against what the disk alone takes for one fdatasync.
-        excess = [_p50(g) - _p50(p) for g, p in zip(fsync.rounds, base.rounds, strict=False)]
+        excess = [_p50(t, "G") - _p50(t, BASELINE) for t in rounds if "G" in t.single and BASELINE in t.single]
         allowed = fsync_p50_ms + 0.1
         found.append(
             Verdict(
@@ -258,9 +290,11 @@ def verdicts(results: list[ScenarioResult], fsync_p50_ms: float) -> list[Verdict
     return found
 
 
-def targets_table(results: list[ScenarioResult], fsync_p50_ms: float, connections: int) -> str:
+def targets_table(
+    results: list[ScenarioResult], rounds: Sequence[Together], fsync_p50_ms: float, connections: int
+) -> str:
     rows = ["| target | this run: median (min-max of the rounds) | |", "| --- | --- | --- |"]
-    for verdict in verdicts(results, fsync_p50_ms):
+    for verdict in verdicts(results, rounds, fsync_p50_ms):
         judged = "(not measured)" if verdict.met is None else _met(verdict.met)
         rows.append(f"| {verdict.target.replace('{c}', str(connections))} | {verdict.figure} | {judged} |")
     return "\n".join(rows)
@@ -298,7 +332,12 @@ def stage_table(costs: list[dict[str, Any]] | None) -> str:
     return "\n".join(rows)
 
 
-def render(results: list[ScenarioResult], costs: list[dict[str, Any]] | None, info: RunInfo) -> str:
+def render(
+    results: list[ScenarioResult],
+    rounds: Sequence[Together],
+    costs: list[dict[str, Any]] | None,
+    info: RunInfo,
+) -> str:
     settings = info.settings
     generator = f"wrk ({wrk_version()}, one thread)" if settings.generator == "wrk" else "built-in asyncio generator"
     lines = [
@@ -339,18 +378,32 @@ def render(results: list[ScenarioResult], costs: list[dict[str, Any]] | None, in
         "",
         measurements_table(results),
         "",
+        "## Side by side",
+        "",
+        "The figures above come from each scenario measured alone, one after another; the core's own speed",
+        "moves by tens of percent between such measurements here, so the ratios are taken side by side instead",
+        "(bench.together), at the same moments. Throughput: every scenario's load at once "
+        f"({settings.connections} connections each),",
+        "the servers under test sharing the server core; each is saturated, so it answers as many requests",
+        "per CPU-second as its cost allows, which is its throughput on a core of its own. Latency: one",
+        "connection to every server, one request at a time, the servers taking turns of 0.1 s, so each answers",
+        "alone. One side-by-side measurement per round: the load for "
+        f"{settings.duration_s} s, the turns for {settings.duration_s} s per scenario; figures are medians (min-max).",
+        "",
+        side_by_side_table(rounds),
+        "",
         "## Targets",
         "",
-        f"Each ratio is computed within a round (both scenarios measured minutes apart at most) and the median of the "
+        f"Each ratio is computed within a round, from the side-by-side measurement, and the median of the "
         f"{settings.rounds} rounds is judged; the range shows how much the rounds disagreed.",
         "",
-        targets_table(results, info.fsync_p50_ms, settings.connections),
+        targets_table(results, rounds, info.fsync_p50_ms, settings.connections),
         "",
         f"## Against {BASELINE}",
         "",
-        "Throughput at the full connection count; latency at one connection, where nothing queues.",
+        "Side by side: throughput at the full connection count; latency at one connection, where nothing queues.",
         "",
-        ratios_table(results),
+        ratios_table(results, rounds),
         "",
         "## The audit chain's cost",
         "",

@@ -1,11 +1,17 @@
 """Group-committed, hash-chained JSON Lines segments.
 
 Callers hand a record to :meth:`AuditWriter.write` and wait until it is
-written. One writer thread takes every record queued so far, seals them into
-this process's chain (gateway.audit.chain), appends them with one ``write``
-and, with ``durability: fsync``, one ``fdatasync``, then releases all their
+written. With ``durability: fsync`` one writer thread takes every record
+queued so far, seals them into this process's chain (gateway.audit.chain),
+appends them with one ``write`` and one ``fdatasync``, then releases all their
 callers with a single wake-up of the event loop: many records per sync, and
-the event loop never blocks on disk.
+the event loop never waits for the disk.
+
+With ``durability: write`` nothing waits for the disk, so there is no thread:
+the records of one event-loop pass are sealed and appended with one ``write``
+(a copy into the page cache) at the end of that pass, and their callers go on
+at once. A thread would add two wake-ups and a handover of the interpreter
+lock to every group for no gain.
 
 When the trail cannot be written (disk full, permission denied, directory
 gone) every caller in the batch gets :class:`AuditUnavailable`, so their calls
@@ -76,6 +82,10 @@ class AuditWriter:
         self._inbox: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: durability write: the records of this event-loop pass, appended when it ends (no thread).
+        self._pass: list[_Pending] | None = None
+        self._appending = False  # durability write: started and not closed
+        self._idle: asyncio.TimerHandle | None = None
         self._fd: int | None = None
         self._broken = False  # the current segment failed: the next write begins another
         self._number = -1
@@ -115,16 +125,22 @@ class AuditWriter:
     @property
     def queued(self) -> int:
         """Records handed to the writer and not yet taken into a group (for metrics)."""
-        return self._inbox.qsize()
+        return self._inbox.qsize() if self._sync else len(self._pass or ())
 
     @property
     def running(self) -> bool:
+        if not self._sync:
+            return self._appending
         return self._thread is not None and self._thread.is_alive()
 
     async def start(self) -> None:
         """Begin this process's chain; raises OSError when the directory cannot be written (startup fails)."""
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._begin)
+        if not self._sync:
+            self._appending = True
+            self._wait_idle()
+            return
         self._thread = threading.Thread(target=self._commit_loop, name="callgate-audit", daemon=True)
         self._thread.start()
 
@@ -133,7 +149,13 @@ class AuditWriter:
         if not self.running or self._loop is None:
             raise AuditUnavailable()
         done: asyncio.Future[None] = self._loop.create_future()
-        self._inbox.put((record, done))
+        if self._sync:
+            self._inbox.put((record, done))
+        elif self._pass is None:
+            self._pass = [(record, done)]
+            self._loop.call_soon(self._append_pass)  # after the callbacks of this pass: one write for all
+        else:
+            self._pass.append((record, done))
         await done
 
     async def close(self) -> None:
@@ -142,11 +164,44 @@ class AuditWriter:
             self._inbox.put(_STOP)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+        if self._appending:
+            self._append_pass()
+            self._appending = False
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            self._finish()
         if self._fd is not None:
             _close_quietly(self._fd)
             self._fd = None
 
-    # Everything below runs on the writer thread (or in start(), before it exists).
+    # durability write: on the event loop.
+
+    def _append_pass(self) -> None:
+        batch, self._pass = self._pass or [], None
+        if batch:
+            failed = not self._commit([record for record, _ in batch])
+            _settle([done for _, done in batch], failed)
+            if failed and self._idle is not None:  # a retry is due sooner than a checkpoint was
+                self._idle.cancel()
+                self._idle = None
+            if self._idle is None:
+                self._wait_idle()
+
+    def _wait_idle(self) -> None:
+        """Arm the timer for a due checkpoint, or another try at a trail that could not be written."""
+        timeout = self._idle_timeout()
+        if timeout is not None and self._loop is not None:
+            self._idle = self._loop.call_later(timeout, self._when_idle)
+
+    def _when_idle(self) -> None:
+        self._idle = None
+        if self._appending:
+            self._commit([])
+            self._wait_idle()
+
+    # Everything below runs on the writer thread (or in start(), before it exists); with durability write,
+    # on the event loop.
 
     def _begin(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

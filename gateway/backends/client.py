@@ -41,8 +41,7 @@ class UpstreamClient:
                 trust_env=False,  # no proxies or netrc from the environment: callgate talks only to its backends
                 timeout=aiohttp.ClientTimeout(total=None),  # each call's own deadline bounds it
                 auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-                headers={"User-Agent": "callgate"},
+                headers={"User-Agent": "callgate"},  # in place of aiohttp's own (no skip_auto_headers: a slow path)
                 trace_configs=self._trace_configs,
             )
             # aiohttp quietly sends a GET, PUT or DELETE a second time when the connection drops; whether a

@@ -20,7 +20,13 @@ from tests.audit.checks import schema_problems, trail_records
 from tests.audit.trail import KEY, call_record, write_trail, writer
 
 
-@pytest.mark.parametrize("durability", ["fsync", "write"])
+@pytest.fixture(params=["write", "fsync"])
+def durability(request: pytest.FixtureRequest) -> str:
+    """Every test on both paths: with fsync a writer thread commits, with write the event loop does."""
+    value: str = request.param
+    return value
+
+
 async def test_every_record_is_on_disk_when_write_returns(tmp_path: Path, durability: str) -> None:
     audit = writer(tmp_path, durability=durability)
     await audit.start()
@@ -34,8 +40,8 @@ async def test_every_record_is_on_disk_when_write_returns(tmp_path: Path, durabi
         await audit.close()
 
 
-async def test_each_record_carries_the_hash_of_the_one_before(tmp_path: Path) -> None:
-    await write_trail(tmp_path, 50)
+async def test_each_record_carries_the_hash_of_the_one_before(tmp_path: Path, durability: str) -> None:
+    await write_trail(tmp_path, 50, durability=durability)
     records = trail_records(tmp_path)
     assert records[0]["prev"] == GENESIS and records[0]["checkpoint"]["reason"] == "start"
     for before, after in itertools.pairwise(records):
@@ -45,8 +51,8 @@ async def test_each_record_carries_the_hash_of_the_one_before(tmp_path: Path) ->
     assert not schema_problems(records)
 
 
-async def test_checkpoints_come_every_n_records_and_are_signed(tmp_path: Path) -> None:
-    await write_trail(tmp_path, 1000, checkpoint_every=100)
+async def test_checkpoints_come_every_n_records_and_are_signed(tmp_path: Path, durability: str) -> None:
+    await write_trail(tmp_path, 1000, durability=durability, checkpoint_every=100)
     checkpoints = [r for r in trail_records(tmp_path) if r["event"] == "audit/checkpoint"]
     reasons = [c["checkpoint"]["reason"] for c in checkpoints]
     assert reasons[0] == "start" and reasons[-1] == "shutdown"
@@ -54,8 +60,8 @@ async def test_checkpoints_come_every_n_records_and_are_signed(tmp_path: Path) -
     assert all(c["mac"].startswith("hmac-sha256:") for c in checkpoints)
 
 
-async def test_a_checkpoint_comes_after_an_interval_while_idle(tmp_path: Path) -> None:
-    audit = writer(tmp_path, checkpoint_interval_s=0.05)
+async def test_a_checkpoint_comes_after_an_interval_while_idle(tmp_path: Path, durability: str) -> None:
+    audit = writer(tmp_path, durability=durability, checkpoint_interval_s=0.05)
     await audit.start()
     try:
         await audit.write(call_record(1))
@@ -69,8 +75,8 @@ async def test_a_checkpoint_comes_after_an_interval_while_idle(tmp_path: Path) -
         await audit.close()
 
 
-async def test_segments_rotate_by_size_and_the_chain_runs_across_them(tmp_path: Path) -> None:
-    await write_trail(tmp_path, 2000, segment_max_bytes=64 * 1024)
+async def test_segments_rotate_by_size_and_the_chain_runs_across_them(tmp_path: Path, durability: str) -> None:
+    await write_trail(tmp_path, 2000, durability=durability, segment_max_bytes=64 * 1024)
     (segments,) = chains(tmp_path).values()
     assert len(segments) >= 4  # a segment ends at the first group commit past the size
     assert [segment.number for segment in segments] == list(range(len(segments)))
@@ -78,8 +84,8 @@ async def test_segments_rotate_by_size_and_the_chain_runs_across_them(tmp_path: 
     assert verify(tmp_path, KEY).status == "intact"
 
 
-async def test_segments_rotate_by_age(tmp_path: Path) -> None:
-    audit = writer(tmp_path, segment_max_age_s=0.01)
+async def test_segments_rotate_by_age(tmp_path: Path, durability: str) -> None:
+    audit = writer(tmp_path, durability=durability, segment_max_age_s=0.01)
     await audit.start()
     try:
         for n in range(3):
@@ -92,9 +98,9 @@ async def test_segments_rotate_by_age(tmp_path: Path) -> None:
     assert verify(tmp_path, KEY).status == "intact"
 
 
-async def test_a_restart_links_its_chain_to_where_the_last_one_ended(tmp_path: Path) -> None:
-    first = await write_trail(tmp_path, 30)
-    second = await write_trail(tmp_path, 30)
+async def test_a_restart_links_its_chain_to_where_the_last_one_ended(tmp_path: Path, durability: str) -> None:
+    first = await write_trail(tmp_path, 30, durability=durability)
+    second = await write_trail(tmp_path, 30, durability=durability)
     records = trail_records(tmp_path)
     first_end = [r for r in records if r["chain"] == first.chain_id][-1]
     start = next(r for r in records if r["chain"] == second.chain_id)
@@ -105,9 +111,9 @@ async def test_a_restart_links_its_chain_to_where_the_last_one_ended(tmp_path: P
     assert verify(tmp_path, KEY).status == "intact"
 
 
-async def test_two_workers_each_write_their_own_chain(tmp_path: Path) -> None:
+async def test_two_workers_each_write_their_own_chain(tmp_path: Path, durability: str) -> None:
     """``--workers 2``: two writers on one directory at once, each its own chain; the trail verifies."""
-    one, two = writer(tmp_path), writer(tmp_path)
+    one, two = writer(tmp_path, durability=durability), writer(tmp_path, durability=durability)
     await one.start()
     await two.start()
     try:
@@ -120,9 +126,11 @@ async def test_two_workers_each_write_their_own_chain(tmp_path: Path) -> None:
     assert (report.status, report.records) == ("intact", 400 + 2 * 2)
 
 
-async def test_write_fails_closed_when_the_segment_cannot_be_written_and_recovers(tmp_path: Path) -> None:
+async def test_write_fails_closed_when_the_segment_cannot_be_written_and_recovers(
+    tmp_path: Path, durability: str
+) -> None:
     failures: list[int] = []
-    audit = writer(tmp_path, on_failure=failures.append)
+    audit = writer(tmp_path, durability=durability, on_failure=failures.append)
     await audit.start()
     try:
         await audit.write(call_record(0))
@@ -141,9 +149,9 @@ async def test_write_fails_closed_when_the_segment_cannot_be_written_and_recover
     assert verify(tmp_path, KEY).status == "intact"
 
 
-async def test_a_removed_directory_refuses_until_it_is_back(tmp_path: Path) -> None:
+async def test_a_removed_directory_refuses_until_it_is_back(tmp_path: Path, durability: str) -> None:
     directory = tmp_path / "audit"
-    audit = writer(directory)
+    audit = writer(directory, durability=durability)
     await audit.start()
     try:
         await audit.write(call_record(0))
@@ -166,16 +174,18 @@ async def test_a_removed_directory_refuses_until_it_is_back(tmp_path: Path) -> N
     assert [r["request_id"] for r in trail_records(directory) if r["event"] == "tools/call"] == ["req-3"]
 
 
-async def test_write_after_close_is_refused(tmp_path: Path) -> None:
-    audit = writer(tmp_path)
+async def test_write_after_close_is_refused(tmp_path: Path, durability: str) -> None:
+    audit = writer(tmp_path, durability=durability)
     await audit.start()
     await audit.close()
     with pytest.raises(AuditUnavailable):
         await audit.write(call_record(1))
 
 
-async def test_a_record_that_cannot_be_serialised_is_refused_and_the_writer_goes_on(tmp_path: Path) -> None:
-    audit = writer(tmp_path)
+async def test_a_record_that_cannot_be_serialised_is_refused_and_the_writer_goes_on(
+    tmp_path: Path, durability: str
+) -> None:
+    audit = writer(tmp_path, durability=durability)
     await audit.start()
     try:
         with pytest.raises(AuditUnavailable):
@@ -186,7 +196,7 @@ async def test_a_record_that_cannot_be_serialised_is_refused_and_the_writer_goes
     assert verify(tmp_path, KEY).status == "intact"
 
 
-async def test_unwritable_directory_fails_at_start(tmp_path: Path) -> None:
+async def test_unwritable_directory_fails_at_start(tmp_path: Path, durability: str) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(OSError):

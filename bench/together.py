@@ -1,0 +1,116 @@
+"""Every scenario measured at the same moments: the figures the targets judge.
+
+On a shared virtual machine the core's own speed moves by tens of percent
+from one ten-second stretch to the next (hypervisor steal shows none of it),
+so two scenarios measured one after the other can differ by more than the
+gateway's stages cost. Measured side by side, a slow stretch falls on both:
+
+- **throughput**: every scenario's load runs at once, all the servers under
+  test sharing the server core. Each is saturated (its connections always have
+  a request waiting), so the scheduler gives each an equal share and it
+  answers as many requests as its CPU cost allows: requests per CPU-second of
+  the server core is the throughput it has alone on a core, measured at the
+  same moments as everyone else's.
+- **latency**: one connection to every server and one request at a time over
+  all of them in turn (bench.turns), so each answers alone, as at one
+  connection, and each p50 is sampled over the same stretch of time.
+
+The servers under test run under SCHED_BATCH (bench.processes.pinned_to), so sharing the core they take
+turns in whole time slices rather than at every packet.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.load import LoadResult, RunningLoad, start_load
+from bench.processes import REPO_ROOT, BenchError, pinned_to, python
+from bench.runner import Running, Settings
+
+
+@dataclass(frozen=True)
+class Shared:
+    """One scenario's share of a side-by-side load."""
+
+    load: LoadResult
+    server_cpu_s: float  # CPU seconds its server under test used during the measurement
+    window_s: float  # how long the CPU time was counted: from the loads' start to the last one's end
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Requests answered per CPU-second: its throughput on a core of its own."""
+        return self.load.requests / self.server_cpu_s if self.server_cpu_s else 0.0
+
+    @property
+    def core_share(self) -> float:
+        """Its share of the server core while every scenario was loaded."""
+        return self.server_cpu_s / self.window_s if self.window_s else 0.0
+
+
+@dataclass(frozen=True)
+class Together:
+    """One round of every scenario side by side: loaded at once, then one request each in turn."""
+
+    loaded: dict[str, Shared]
+    single: dict[str, LoadResult]
+
+
+def measure_together(running: Sequence[Running], settings: Settings, core: int | None) -> Together:
+    return Together(_loaded_at_once(running, settings, core), _in_turns(running, settings, core))
+
+
+def _loaded_at_once(running: Sequence[Running], settings: Settings, core: int | None) -> dict[str, Shared]:
+    def start_all(seconds: int) -> list[RunningLoad]:
+        return [
+            start_load(settings.generator, r.target.request, r.target.marker, settings.connections, seconds, core)
+            for r in running
+        ]
+
+    if settings.warmup_s:
+        for load in start_all(settings.warmup_s):
+            load.result(settings.warmup_s + 60)
+    loads = start_all(settings.duration_s)
+    # From here to the last generator's end: each server's own load lies within it, and outside it idles.
+    before, started = [r.target.server.run_seconds() for r in running], time.monotonic()
+    results = [load.result(settings.duration_s + 60) for load in loads]
+    window_s = time.monotonic() - started
+    return {
+        r.scenario.name: Shared(result, r.target.server.run_seconds() - cpu, window_s)
+        for r, result, cpu in zip(running, results, before, strict=True)
+    }
+
+
+def _in_turns(running: Sequence[Running], settings: Settings, core: int | None) -> dict[str, LoadResult]:
+    # Each server answers during 1/n of the time: n times the duration gives each a solo measurement's worth.
+    duration_s = settings.duration_s * len(running)
+    spec = {
+        "duration_s": duration_s,
+        "targets": {
+            each.scenario.name: {
+                "method": each.target.request.method,
+                "url": each.target.request.url,
+                "headers": each.target.request.headers,
+                "body": each.target.request.body.decode(),
+                "marker": each.target.marker.decode(),
+            }
+            for each in running
+        },
+    }
+    completed = subprocess.run(  # preexec_fn is safe here: the harness starts no threads
+        [python(), "-m", "bench.turns"],
+        input=json.dumps(spec),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=duration_s + 60,
+        check=False,
+        **pinned_to(core),
+    )
+    if completed.returncode != 0:
+        raise BenchError(f"the latency-in-turns client failed (status {completed.returncode}):\n{completed.stderr}")
+    figures = json.loads(completed.stdout)
+    return {name: LoadResult(generator="turns", connections=1, **value) for name, value in figures.items()}
