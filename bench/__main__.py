@@ -18,7 +18,7 @@ from typing import Any
 from bench.launch import Context
 from bench.load import pick_generator
 from bench.processes import REPO_ROOT, BenchError, Cores, fdatasync_p50_ms, machine_steal_seconds, pinned_to, python
-from bench.report import RunInfo, render
+from bench.report import BASELINE, RunInfo, render
 from bench.runner import Running, ScenarioResult, Settings, finish_scenario, measure_round, start_scenario
 from bench.scenarios import registered, select
 from bench.together import Together, measure_together
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     names = ",".join(s.name for s in registered())
     parser.add_argument("--duration", type=int, default=3, help="seconds per measurement (default 3)")
     parser.add_argument(
-        "--rounds", type=int, default=7, help="interleaved rounds; each ratio is the median of its rounds (default 7)"
+        "--rounds", type=int, default=5, help="interleaved rounds; each ratio is the median of its rounds (default 5)"
     )
     parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up before each (default 1-2)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
@@ -119,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"p50 {measured.single.load.p50_ms:.2f} ms at 1",
                         file=sys.stderr,
                     )
-                together = measure_together(running, settings, cores.others)
+                together = measure_together(running, settings, cores.others, BASELINE)
                 side_by_side.append(together)
                 print(
                     f"bench: round {number}/{settings.rounds} side by side: "
-                    + ", ".join(f"{name} {shared.per_cpu_second:,.0f}" for name, shared in together.loaded.items())
-                    + " req per CPU-second; p50 in turns "
+                    + ", ".join(f"{a}/{b} {together.ratio(a, b):.2f}" for a, b in together.pairs)
+                    + " in requests per CPU-second; p50 in turns "
                     + ", ".join(f"{name} {load.p50_ms:.2f}" for name, load in together.single.items())
                     + " ms",
                     file=sys.stderr,
@@ -150,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: report written to {options.output}", file=sys.stderr)
     failed = sorted(
         {r.scenario.name for r in results if any(x.loaded.load.failures or x.single.load.failures for x in r.rounds)}
-        | {name for t in side_by_side for name, s in t.loaded.items() if s.load.failures}
-        | {name for t in side_by_side for name, load in t.single.items() if load.failures}
+        | {name for t in side_by_side for name in t.failed()}
     )
     if failed:
         print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -158,47 +158,54 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def _throughput(together: Together, name: str) -> float:
-    return together.loaded[name].per_cpu_second
+def _throughput_ratios(rounds: Sequence[Together], mine: str, theirs: str) -> list[float]:
+    """One ratio per round, from the pair's side-by-side measurement in that round."""
+    return [r for r in (t.ratio(mine, theirs) for t in rounds) if r is not None]
 
 
 def _p50(together: Together, name: str) -> float:
     return together.single[name].p50_ms
 
 
-def _ratios(rounds: Sequence[Together], mine: str, theirs: str, value: Callable[[Together, str], float]) -> list[float]:
-    """One ratio per round, from the two scenarios measured side by side in that round."""
-    found = []
-    for together in rounds:
-        if mine in together.loaded and theirs in together.loaded:
-            base = value(together, theirs)
-            found.append(value(together, mine) / base if base else float("nan"))
-    return found
+def _p50_ratios(rounds: Sequence[Together], mine: str, theirs: str) -> list[float]:
+    """One ratio per round, from the turns of that round."""
+    return [
+        _p50(t, mine) / _p50(t, theirs) if _p50(t, theirs) else float("nan")
+        for t in rounds
+        if mine in t.single and theirs in t.single
+    ]
 
 
 def side_by_side_table(rounds: Sequence[Together]) -> str:
     if not rounds:
         return "(not measured)"
     rows = [
-        "| scenario | requests per CPU-second: its throughput on a core of its own | share of the server core "
-        "| p50 ms in turns | p99 ms in turns | failures |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| pair, loaded at once | requests per CPU-second: its throughput on a core of its own "
+        "| ratio | shares of the server core | failures |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
-    for name in rounds[0].loaded:
-        shared = [t.loaded[name] for t in rounds]
-        single = [t.single[name] for t in rounds]
+    for mine, theirs in rounds[0].pairs:
+        shared = [t.pairs[mine, theirs] for t in rounds]
         rows.append(
-            f"| {name} | {spread([x.per_cpu_second for x in shared], 0, thousands=True)} "
-            f"| {100 * median_of([x.core_share for x in shared]):.0f} % "
-            f"| {spread([x.p50_ms for x in single])} | {spread([x.p99_ms for x in single])} "
-            f"| {_failures([x.load for x in shared] + single)} |"
+            f"| {mine} with {theirs} "
+            f"| {spread([a.per_cpu_second for a, _ in shared], 0, thousands=True)} and "
+            f"{spread([b.per_cpu_second for _, b in shared], 0, thousands=True)} "
+            f"| {spread(_throughput_ratios(rounds, mine, theirs))} "
+            f"| {100 * median_of([a.core_share for a, _ in shared]):.0f} % and "
+            f"{100 * median_of([b.core_share for _, b in shared]):.0f} % "
+            f"| {_failures([x.load for pair in shared for x in pair])} |"
         )
-    busy = [sum(x.core_share for x in t.loaded.values()) for t in rounds]
     rows += [
         "",
-        f"The server core was {100 * median_of(busy):.0f} % busy while every scenario was loaded at once "
-        f"(lowest round {100 * min(busy):.0f} %): below about 95 %, something else set the pace.",
+        "| scenario, one connection, in turns | p50 ms | p99 ms | failures |",
+        "| --- | ---: | ---: | --- |",
     ]
+    for name in rounds[0].single:
+        single = [t.single[name] for t in rounds]
+        rows.append(
+            f"| {name} | {spread([x.p50_ms for x in single])} | {spread([x.p99_ms for x in single])} "
+            f"| {_failures(single)} |"
+        )
     return "\n".join(rows)
 
 
@@ -217,8 +224,8 @@ def ratios_table(results: list[ScenarioResult], rounds: Sequence[Together]) -> s
             continue
         rss = result.peak_rss_mb.get(result.under_test)
         rows.append(
-            f"| {name} | {spread(_ratios(rounds, name, BASELINE, _throughput))} "
-            f"| {spread(_ratios(rounds, name, BASELINE, _p50))} "
+            f"| {name} | {spread(_throughput_ratios(rounds, name, BASELINE))} "
+            f"| {spread(_p50_ratios(rounds, name, BASELINE))} "
             f"| {f'{rss:.0f} MB' if rss is not None else '?'} |"
         )
     return "\n".join(rows)
@@ -241,7 +248,7 @@ def verdicts(results: list[ScenarioResult], rounds: Sequence[Together], fsync_p5
         if a is None or b is None:
             found.append(Verdict(target, "(not run)", None))
             return
-        values = _ratios(rounds, mine, theirs, _throughput)
+        values = _throughput_ratios(rounds, mine, theirs)
         found.append(Verdict(target, spread(values), median_of(values) >= minimum))
 
     if "G" in by_name:
@@ -257,7 +264,7 @@ def verdicts(results: list[ScenarioResult], rounds: Sequence[Together], fsync_p5
             ratio(f"{scenario.name} / {other} throughput, {{c}} connections ≥ {minimum}", scenario.name, other, minimum)
     base, write, fsync = by_name.get(BASELINE), by_name.get("G_write"), by_name.get("G")
     if base is not None and write is not None:
-        values = _ratios(rounds, "G_write", BASELINE, _p50)
+        values = _p50_ratios(rounds, "G_write", BASELINE)
         found.append(
             Verdict(
                 f"p50 at 1 connection, durability write: G_write ≤ {P50_RATIO_MAX} x {BASELINE}",
@@ -382,13 +389,14 @@ def render(
         "",
         "The figures above come from each scenario measured alone, one after another; the core's own speed",
         "moves by tens of percent between such measurements here, so the ratios are taken side by side instead",
-        "(bench.together), at the same moments. Throughput: every scenario's load at once "
+        "(bench.together), at the same moments. Throughput: the two scenarios of each ratio loaded at once "
         f"({settings.connections} connections each),",
-        "the servers under test sharing the server core; each is saturated, so it answers as many requests",
+        "their servers under test sharing the server core; each is saturated, so it answers as many requests",
         "per CPU-second as its cost allows, which is its throughput on a core of its own. Latency: one",
         "connection to every server, one request at a time, the servers taking turns of 0.1 s, so each answers",
-        "alone. One side-by-side measurement per round: the load for "
-        f"{settings.duration_s} s, the turns for {settings.duration_s} s per scenario; figures are medians (min-max).",
+        "alone. Each round: every pair loaded for "
+        f"{settings.duration_s} s, then the turns for {settings.duration_s} s per scenario; figures are medians "
+        "(min-max).",
         "",
         side_by_side_table(rounds),
         "",

@@ -1,16 +1,19 @@
-"""Every scenario measured at the same moments: the figures the targets judge.
+"""Scenarios measured at the same moments: the figures the targets judge.
 
 On a shared virtual machine the core's own speed moves by tens of percent
 from one ten-second stretch to the next (hypervisor steal shows none of it),
 so two scenarios measured one after the other can differ by more than the
 gateway's stages cost. Measured side by side, a slow stretch falls on both:
 
-- **throughput**: every scenario's load runs at once, all the servers under
-  test sharing the server core. Each is saturated (its connections always have
-  a request waiting), so the scheduler gives each an equal share and it
-  answers as many requests as its CPU cost allows: requests per CPU-second of
-  the server core is the throughput it has alone on a core, measured at the
-  same moments as everyone else's.
+- **throughput**, in pairs: the two scenarios of a ratio (G and P, G_redis and
+  G, ...) loaded at once, their servers under test sharing the server core.
+  Each is saturated (its connections always have a request waiting), so the
+  scheduler gives each half and it answers as many requests as its CPU cost
+  allows: requests per CPU-second of the server core is the throughput it has
+  on a core of its own, measured at the same moments as the other's. Pairs,
+  not every scenario at once: with six servers on the core, their cross-core
+  traffic (to Redis, to the backends) disturbs each other's figures more than
+  the machine does.
 - **latency**: one connection to every server and one request at a time over
   all of them in turn (bench.turns), so each answers alone, as at one
   connection, and each p50 is sampled over the same stretch of time.
@@ -27,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.load import LoadResult, RunningLoad, start_load
+from bench.load import LoadResult, start_load
 from bench.processes import REPO_ROOT, BenchError, pinned_to, python
 from bench.runner import Running, Settings
 
@@ -53,35 +56,65 @@ class Shared:
 
 @dataclass(frozen=True)
 class Together:
-    """One round of every scenario side by side: loaded at once, then one request each in turn."""
+    """One round side by side: each pair loaded at once, then one request to each scenario in turn."""
 
-    loaded: dict[str, Shared]
+    #: (scenario, the scenario it is judged against) -> their two shares of the load, in that order.
+    pairs: dict[tuple[str, str], tuple[Shared, Shared]]
     single: dict[str, LoadResult]
 
+    def failed(self) -> set[str]:
+        """The scenarios that gave a wrong answer in this round's side-by-side measurements."""
+        found = {name for name, load in self.single.items() if load.failures}
+        for names, shares in self.pairs.items():
+            found |= {name for name, share in zip(names, shares, strict=True) if share.load.failures}
+        return found
 
-def measure_together(running: Sequence[Running], settings: Settings, core: int | None) -> Together:
-    return Together(_loaded_at_once(running, settings, core), _in_turns(running, settings, core))
+    def ratio(self, mine: str, theirs: str) -> float | None:
+        """``mine``'s requests per CPU-second over ``theirs``, from the pair's measurement, if it was measured."""
+        pair = self.pairs.get((mine, theirs))
+        if pair is None:
+            return None
+        return pair[0].per_cpu_second / pair[1].per_cpu_second if pair[1].per_cpu_second else float("nan")
 
 
-def _loaded_at_once(running: Sequence[Running], settings: Settings, core: int | None) -> dict[str, Shared]:
-    def start_all(seconds: int) -> list[RunningLoad]:
-        return [
-            start_load(settings.generator, r.target.request, r.target.marker, settings.connections, seconds, core)
-            for r in running
-        ]
+def pairs_of(running: Sequence[Running], baseline: str) -> list[tuple[Running, Running]]:
+    """Every scenario with ``baseline``, and every scenario with the one it is judged against."""
+    by_name = {r.scenario.name: r for r in running}
+    found: list[tuple[Running, Running]] = []
+    for each in running:
+        others = [baseline] + ([each.scenario.relative_to[0]] if each.scenario.relative_to else [])
+        for other in dict.fromkeys(others):
+            if other != each.scenario.name and other in by_name:
+                found.append((each, by_name[other]))
+    return found
 
-    if settings.warmup_s:
-        for load in start_all(settings.warmup_s):
-            load.result(settings.warmup_s + 60)
-    loads = start_all(settings.duration_s)
+
+def measure_together(running: Sequence[Running], settings: Settings, core: int | None, baseline: str) -> Together:
+    pairs = {
+        (a.scenario.name, b.scenario.name): _loaded_at_once(a, b, settings, core)
+        for a, b in pairs_of(running, baseline)
+    }
+    return Together(pairs, _in_turns(running, settings, core))
+
+
+def _loaded_at_once(a: Running, b: Running, settings: Settings, core: int | None) -> tuple[Shared, Shared]:
+    """Both loads at once, no warm-up: both servers were loaded alone just before."""
+    pair = (a, b)
+    loads = [
+        start_load(
+            settings.generator, r.target.request, r.target.marker, settings.connections, settings.duration_s, core
+        )
+        for r in pair
+    ]
     # From here to the last generator's end: each server's own load lies within it, and outside it idles.
-    before, started = [r.target.server.run_seconds() for r in running], time.monotonic()
+    before, started = [r.target.server.run_seconds() for r in pair], time.monotonic()
     results = [load.result(settings.duration_s + 60) for load in loads]
     window_s = time.monotonic() - started
-    return {
-        r.scenario.name: Shared(result, r.target.server.run_seconds() - cpu, window_s)
-        for r, result, cpu in zip(running, results, before, strict=True)
-    }
+    first, second = (
+        Shared(result, r.target.server.run_seconds() - cpu, window_s)
+        for r, result, cpu in zip(pair, results, before, strict=True)
+    )
+    return first, second
 
 
 def _in_turns(running: Sequence[Running], settings: Settings, core: int | None) -> dict[str, LoadResult]:
