@@ -33,7 +33,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     names = ",".join(s.name for s in registered())
     parser.add_argument("--duration", type=int, default=3, help="seconds per measurement (default 3)")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="interleaved rounds; each ratio is the median of its rounds (default 5)"
+        "--rounds", type=int, default=9, help="rounds side by side; each ratio is the median of its rounds (default 9)"
+    )
+    parser.add_argument(
+        "--alone-rounds",
+        type=int,
+        default=3,
+        help="of those, how many first measure every scenario alone too (default 3)",
     )
     parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up before each (default 1-2)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
@@ -45,8 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results.md", help="the report file")
     options = parser.parse_args(argv)
-    if options.duration < 1 or options.connections < 1 or options.rounds < 1:
-        parser.error("--duration, --rounds and --connections must be at least 1")
+    if options.duration < 1 or options.connections < 1 or options.rounds < 1 or options.alone_rounds < 1:
+        parser.error("--duration, --rounds, --alone-rounds and --connections must be at least 1")
+    options.alone_rounds = min(options.alone_rounds, options.rounds)
     if options.warmup is None:
         options.warmup = 2 if options.duration >= 6 else 1
     return options
@@ -82,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(
             duration_s=options.duration,
             rounds=options.rounds,
+            alone_rounds=options.alone_rounds,
             warmup_s=options.warmup,
             connections=options.connections,
             generator=pick_generator(options.load_generator),
@@ -111,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: {scenario.name}: {scenario.description}", file=sys.stderr)
                 running.append(start_scenario(scenario, context, stack))
             for number in range(1, settings.rounds + 1):
-                for each in running:
+                for each in running if number <= settings.alone_rounds else ():
                     measured = measure_round(each, context, settings)
                     print(
                         f"bench: round {number}/{settings.rounds} {each.scenario.name}: "

@@ -359,7 +359,8 @@ def render(
         f"- stack: {versions()}",
         f"- load: {generator}, {settings.connections} connections and 1 connection, "
         f"{settings.duration_s} s per measurement after a {settings.warmup_s} s warm-up, loopback, "
-        f"{settings.rounds} interleaved rounds (every scenario once per round); figures are medians (min-max)",
+        f"{settings.rounds} rounds side by side, the first {settings.alone_rounds} of them measuring every "
+        "scenario alone first (interleaved: every scenario once per round); figures are medians (min-max)",
         f"- the disk's own append + fdatasync p50 where the audit segments live: {info.fsync_p50_ms:.2f} ms",
         f"- placement: {info.placement}",
         f"- audit segments of G on {filesystem_of(info.audit_dir)} (audit.durability: fsync, as shipped; "

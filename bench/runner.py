@@ -24,10 +24,11 @@ from bench.scenarios import Scenario, Target
 class Settings:
     duration_s: int
     warmup_s: int
-    rounds: int
+    rounds: int  # side by side (bench.together): the ratios the targets judge
     connections: int
     generator: str
     profile_dir: Path | None = None
+    alone_rounds: int = 1  # the first rounds that measure every scenario alone too
 
 
 @dataclass(frozen=True)
