@@ -54,6 +54,14 @@ HAND_CASES: list[tuple[str, list[tuple[str, str]]]] = [
         "Contact: a.b@c-d.example.de;phone 0171 1234567",
         [("EMAIL_ADDRESS", "a.b@c-d.example.de"), ("PHONE_NUMBER", "0171 1234567")],
     ),
+    # The shipped custom recognizer (gateway.yaml: acme_employee_id, EMP- and six digits).
+    ("Employee EMP-004217 asked for a copy of her contract.", [("EMPLOYEE_ID", "EMP-004217")]),
+    ("Staff record EMP-310988 moved to the Lyon office.", [("EMPLOYEE_ID", "EMP-310988")]),
+    (
+        "Please reset the badge of EMP-777001 and EMP-777002.",
+        [("EMPLOYEE_ID", "EMP-777001"), ("EMPLOYEE_ID", "EMP-777002")],
+    ),
+    ("(EMP-120045) approved the purchase order.", [("EMPLOYEE_ID", "EMP-120045")]),
 ]
 
 HAND_CLEAN: list[str] = [
@@ -87,4 +95,7 @@ HAND_CLEAN: list[str] = [
     "Use the discount code SPRING2024 at checkout.",
     "Barcode 5012345678900 on the shelf label.",
     "The meeting is on 03/04/2025 at 09:15.",
+    "Template TEMP-123456 is the default layout.",
+    "Old ids like EMP-12345 were retired in 2019.",
+    "Batch EMP-1234567 is a pallet number, not a person.",
 ]
