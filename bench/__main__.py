@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: {scenario.name}: {scenario.description}", file=sys.stderr)
                 running.append(start_scenario(scenario, context, stack))
             for number in range(1, settings.rounds + 1):
-                for each in running if number <= settings.alone_rounds else ():
+                alone = running if number <= settings.alone_rounds else []
+                for each in alone:
                     measured = measure_round(each, context, settings)
                     print(
                         f"bench: round {number}/{settings.rounds} {each.scenario.name}: "

@@ -21,10 +21,25 @@ from urllib.parse import urlsplit
 
 @dataclass
 class Tally:
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds
     non_2xx: int = 0
     bad_bodies: int = 0
     socket_errors: int = 0
+
+
+def summary(tally: Tally, elapsed_s: float) -> dict[str, Any]:
+    """The figures a generator prints (bench.load.LoadResult's fields but the generator and connections)."""
+    samples = tally.latencies
+    quantiles = statistics.quantiles(samples, n=100) if len(samples) > 1 else [0.0] * 99
+    return {
+        "duration_s": elapsed_s,
+        "requests": len(samples),
+        "p50_ms": quantiles[49] * 1000,
+        "p99_ms": quantiles[98] * 1000,
+        "non_2xx": tally.non_2xx,
+        "bad_bodies": tally.bad_bodies,
+        "socket_errors": tally.socket_errors,
+    }
 
 
 def raw_request(method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[str, int, bytes]:
@@ -92,17 +107,7 @@ async def generate(spec: dict[str, Any]) -> dict[str, Any]:
     deadline = started + spec["duration_s"]
     marker = spec["marker"].encode()
     await asyncio.gather(*(worker(host, port, request, marker, deadline, tally) for _ in range(spec["connections"])))
-    elapsed = time.perf_counter() - started
-    quantiles = statistics.quantiles(tally.latencies, n=100) if len(tally.latencies) > 1 else [0.0] * 99
-    return {
-        "duration_s": elapsed,
-        "requests": len(tally.latencies),
-        "p50_ms": quantiles[49] * 1000,
-        "p99_ms": quantiles[98] * 1000,
-        "non_2xx": tally.non_2xx,
-        "bad_bodies": tally.bad_bodies,
-        "socket_errors": tally.socket_errors,
-    }
+    return summary(tally, time.perf_counter() - started)
 
 
 def main() -> None:

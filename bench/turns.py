@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import json
 import socket
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.loadgen import parse_head, raw_request
+from bench.loadgen import Tally, parse_head, raw_request, summary
 
 #: How long each server's turn lasts: long enough that its first, cold answers do not move its p50.
 TURN_S = 0.1
@@ -39,10 +38,7 @@ class Connection:
     request: bytes
     marker: bytes
     sock: socket.socket | None = None
-    latencies_ns: list[int] = field(default_factory=list)
-    non_2xx: int = 0
-    bad_bodies: int = 0
-    socket_errors: int = 0
+    tally: Tally = field(default_factory=Tally)
 
     def connect(self) -> socket.socket:
         if self.sock is None:
@@ -53,19 +49,19 @@ class Connection:
     def request_once(self) -> None:
         try:
             sock = self.connect()
-            started = time.perf_counter_ns()
+            started = time.perf_counter()
             sock.sendall(self.request)
             status, body, keep_alive = read_response(sock)
-            self.latencies_ns.append(time.perf_counter_ns() - started)
+            self.tally.latencies.append(time.perf_counter() - started)
         except (OSError, ValueError):
-            self.socket_errors += 1
+            self.tally.socket_errors += 1
             self.close()
             time.sleep(0.01)
             return
         if not 200 <= status < 300:
-            self.non_2xx += 1
+            self.tally.non_2xx += 1
         elif self.marker not in body:
-            self.bad_bodies += 1
+            self.tally.bad_bodies += 1
         if not keep_alive:
             self.close()
 
@@ -73,19 +69,6 @@ class Connection:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-
-    def figures(self, duration_s: float) -> dict[str, Any]:
-        samples = self.latencies_ns
-        quantiles = statistics.quantiles(samples, n=100) if len(samples) > 1 else [0.0] * 99
-        return {
-            "duration_s": duration_s,
-            "requests": len(samples),
-            "p50_ms": quantiles[49] / 1e6,
-            "p99_ms": quantiles[98] / 1e6,
-            "non_2xx": self.non_2xx,
-            "bad_bodies": self.bad_bodies,
-            "socket_errors": self.socket_errors,
-        }
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes, bool]:
@@ -122,7 +105,7 @@ def take_turns(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     elapsed = time.perf_counter() - started
     for connection in connections.values():
         connection.close()
-    return {name: connection.figures(elapsed) for name, connection in connections.items()}
+    return {name: summary(connection.tally, elapsed) for name, connection in connections.items()}
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ from 0, so a chain reads in name order and a missing number shows. The process
 writing a chain holds an exclusive ``flock`` on its current segment for as long
 as it writes there; the lock goes with the process, so a chain nobody holds is
 finished (closed cleanly, or its process died).
+
+Also the writer's file operations: a whole append that reports how much made it, the directory's
+fsync (a new segment's name survives a power cut), and a close that only logs its failure.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("callgate.audit")
 
 _NAME = re.compile(r"^audit-(?P<chain>[0-9A-Za-z]+-[0-9]+-[0-9a-f]+)-(?P<n>[0-9]{6})\.jsonl$")
 #: Held while a starting process looks for the chains it follows, so two workers starting at once take turns.
@@ -109,3 +115,32 @@ def last_line(path: Path) -> tuple[bytes | None, bool]:
         return None, torn
     start = complete.rfind(b"\n") + 1
     return complete[start:], torn
+
+
+def write_all(fd: int, data: bytes) -> int:
+    """Write all of ``data``; on an error, raise it with ``written`` (bytes that made it) set on it."""
+    view = memoryview(data)
+    done = 0
+    while done < len(view):
+        try:
+            done += os.write(fd, view[done:])
+        except OSError as exc:
+            exc.written = done  # type: ignore[attr-defined]
+            raise
+    return done
+
+
+def sync_directory(directory: Path) -> None:
+    """fsync the directory, so that a new segment's name survives a power cut too."""
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        log.debug("closing an audit segment failed", exc_info=True)

@@ -40,7 +40,7 @@ from gateway.audit.canonical import GENESIS
 from gateway.audit.chain import Chain, chain_ends_to_link, checkpoint_key, new_chain_id
 from gateway.audit.digest import ArgumentDigest
 from gateway.audit.record import AuditRecord
-from gateway.audit.segments import directory_lock, segment_name
+from gateway.audit.segments import close_quietly, directory_lock, segment_name, sync_directory, write_all
 from gateway.config.model import AuditDurability, AuditSettings
 from gateway.errors import AuditUnavailable
 
@@ -172,7 +172,7 @@ class AuditWriter:
                 self._idle = None
             self._finish()
         if self._fd is not None:
-            _close_quietly(self._fd)
+            close_quietly(self._fd)
             self._fd = None
 
     # durability write: on the event loop.
@@ -182,14 +182,14 @@ class AuditWriter:
         if batch:
             failed = not self._commit([record for record, _ in batch])
             _settle([done for _, done in batch], failed)
-            if failed and self._idle is not None:  # a retry is due sooner than a checkpoint was
-                self._idle.cancel()
-                self._idle = None
-            if self._idle is None:
+            if failed or self._idle is None:  # after a failure a retry is due sooner than a checkpoint was
                 self._wait_idle()
 
     def _wait_idle(self) -> None:
-        """Arm the timer for a due checkpoint, or another try at a trail that could not be written."""
+        """(Re)arm the timer for a due checkpoint, or another try at a trail that could not be written."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         timeout = self._idle_timeout()
         if timeout is not None and self._loop is not None:
             self._idle = self._loop.call_later(timeout, self._when_idle)
@@ -213,7 +213,7 @@ class AuditWriter:
             assert self.path is not None
             start = self._chain.checkpoint("start", self.path.name, links=[end.to_link() for end in ends])
             line = self._chain.seal(start)
-            _write_all(self._require_fd(), line)
+            write_all(self._require_fd(), line)
             os.fsync(self._require_fd())
             self._bytes += len(line)
             self._last_checkpoint = time.monotonic()
@@ -287,7 +287,7 @@ class AuditWriter:
             data = b"".join(lines)
             fd = self._require_fd()
             began = time.perf_counter()
-            written = _write_all(fd, data)
+            written = write_all(fd, data)
             wrote = time.perf_counter()
             synced = None
             if self._sync or checkpoint == "shutdown":
@@ -357,13 +357,13 @@ class AuditWriter:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while this process writes here (segments.py)
             if self._sync:
-                _sync_directory(self.directory)
+                sync_directory(self.directory)
         except OSError:
             os.close(fd)
             raise
         previous, self._fd = self._fd, fd
         if previous is not None:
-            _close_quietly(previous)
+            close_quietly(previous)
         self._bytes, self._opened, self._broken = 0, time.monotonic(), False
         self.path = path
 
@@ -375,35 +375,6 @@ class AuditWriter:
         if self._fd is None:
             raise OSError(errno.EBADF, "no open audit segment")
         return self._fd
-
-
-def _write_all(fd: int, data: bytes) -> int:
-    """Write all of ``data``; on an error, raise it with ``written`` (bytes that made it) set on it."""
-    view = memoryview(data)
-    done = 0
-    while done < len(view):
-        try:
-            done += os.write(fd, view[done:])
-        except OSError as exc:
-            exc.written = done  # type: ignore[attr-defined]
-            raise
-    return done
-
-
-def _sync_directory(directory: Path) -> None:
-    """fsync the directory, so that a new segment's name survives a power cut too."""
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _close_quietly(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        log.debug("closing an audit segment failed", exc_info=True)
 
 
 def _settle(waiters: list[asyncio.Future[None]], failed: bool) -> None:
