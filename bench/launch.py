@@ -9,6 +9,8 @@ generator, and stops them all when the scenario ends, however it ends.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,9 @@ from types import TracebackType
 
 from bench.processes import Cores, Server, python, start_server, stop, venv_script
 from gateway.serving import free_port
+
+#: A filesystem in memory, where a scenario's files cannot hold up another scenario's disk syncs.
+MEMORY_FS = Path("/dev/shm")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Launcher:
         self.servers: list[Server] = []
         self._dir = context.work_dir / scenario
         self._dir.mkdir(parents=True, exist_ok=True)
+        self._memory_dir: Path | None = None
 
     def __enter__(self) -> Launcher:
         return self
@@ -42,11 +48,27 @@ class Launcher:
         for server in reversed(self.servers):
             with contextlib.suppress(Exception):  # stop the others even if one cannot be stopped
                 stop(server)
+        if self._memory_dir is not None:
+            shutil.rmtree(self._memory_dir, ignore_errors=True)
 
     @property
     def dir(self) -> Path:
         """A directory of this scenario's own (for audit segments, data files)."""
         return self._dir
+
+    def memory_dir(self) -> Path:
+        """A directory of this scenario's own in memory (tmpfs), removed when the scenario ends.
+
+        For files that are never synced (audit.durability: write). On the disk, their page-cache backlog
+        would be written out by the next journal commit of the filesystem, and those commits are what
+        the scenarios that do sync (G's fdatasync per group) wait for: one scenario's files would
+        lengthen another's latency. The scenario's own directory where there is no tmpfs.
+        """
+        if self._memory_dir is None:
+            if not MEMORY_FS.is_dir():
+                return self._dir
+            self._memory_dir = Path(tempfile.mkdtemp(prefix="callgate-bench-", dir=MEMORY_FS))
+        return self._memory_dir
 
     def start(self, name: str, argv: Sequence[str], *, under_test: bool, env: dict[str, str] | None = None) -> Server:
         """Start a server whose command line takes the port from ``{port}`` in ``argv``."""

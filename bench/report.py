@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.launch import MEMORY_FS
 from bench.load import LoadResult
 from bench.processes import REPO_ROOT
 from bench.runner import ScenarioResult, Settings, median_of
@@ -363,8 +364,9 @@ def render(
         "scenario alone first (interleaved: every scenario once per round); figures are medians (min-max)",
         f"- the disk's own append + fdatasync p50 where the audit segments live: {info.fsync_p50_ms:.2f} ms",
         f"- placement: {info.placement}",
-        f"- audit segments of G on {filesystem_of(info.audit_dir)} (audit.durability: fsync, as shipped; "
-        "G_write: write)",
+        f"- audit segments of G on {filesystem_of(info.audit_dir)} (audit.durability: fsync, as shipped); "
+        f"G_write's (durability: write, never synced) on {filesystem_of(MEMORY_FS)} where there is one, "
+        "so that their page-cache backlog is not written out by G's journal commits, inside G's latency",
         f"- hypervisor steal during the run: {100 * info.steal_share:.1f} % of the CPU time "
         "(above a few percent, a neighbouring VM slowed this one and the figures are suspect)",
         "",

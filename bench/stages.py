@@ -37,6 +37,7 @@ from gateway.audit.chain import Chain
 from gateway.auth import ApiKeyAuthenticator, Principal
 from gateway.backends import UpstreamClient
 from gateway.config import Config, load_config
+from gateway.config.model import AuditDurability
 from gateway.demo.keys import read_demo_keys
 from gateway.jsoncodec import dumps
 from gateway.jsonrpc import decode, encode
@@ -192,7 +193,7 @@ def audit_record(n: int = 0) -> AuditRecord:
 
 
 #: The label in stage rows: the two durability modes, as audit.durability names them.
-DURABILITIES = ("fsync", "write")
+DURABILITIES: tuple[AuditDurability, ...] = ("fsync", "write")
 
 
 async def audit_costs(directory: Path) -> list[Cost]:
