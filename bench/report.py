@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -33,7 +34,14 @@ class RunInfo:
     audit_dir: Path
     skipped: dict[str, str]  # scenario -> why it could not run here
     steal_share: float  # hypervisor steal during the run, as a share of all the machine's CPU time
-    fsync_p50_ms: float  # the disk's own append + fdatasync p50 where the audit segments live
+    fsync_p50_ms: float  # the disk's own append + fdatasync p50 where the audit segments live, back to back
+    fsync_paced_p50_ms: float  # the same, each sync after the disk idled for fsync_pace_ms (NaN: not measured)
+    fsync_pace_ms: float  # sync_pace_ms: how long the disk idles between G's syncs at one connection
+
+    @property
+    def allowed_sync_ms(self) -> float:
+        """The disk's fdatasync p50 at the pace G syncs at one connection: what the fsync target allows G."""
+        return self.fsync_p50_ms if math.isnan(self.fsync_paced_p50_ms) else self.fsync_paced_p50_ms
 
 
 def _read(path: str) -> str:
@@ -168,6 +176,13 @@ def _p50(together: Together, name: str) -> float:
     return together.single[name].p50_ms
 
 
+def sync_pace_ms(rounds: Sequence[Together]) -> float:
+    """How long the disk idles between two of G's syncs at one connection: G_write's p50 in turns (G's round
+    trip without the sync wait), the median of the rounds; NaN when G_write did not run."""
+    values = [_p50(t, "G_write") for t in rounds if "G_write" in t.single]
+    return median_of(values) if values else float("nan")
+
+
 def _p50_ratios(rounds: Sequence[Together], mine: str, theirs: str) -> list[float]:
     """One ratio per round, from the turns of that round."""
     return [
@@ -274,13 +289,13 @@ def verdicts(results: list[ScenarioResult], rounds: Sequence[Together], fsync_p5
             )
         )
     if base is not None and fsync is not None:
-        # Per round: G's p50 beyond P's, against what the disk alone takes for one fdatasync.
+        # Per round: G's p50 beyond P's, against what the disk alone takes for one fdatasync at G's pace.
         excess = [_p50(t, "G") - _p50(t, BASELINE) for t in rounds if "G" in t.single and BASELINE in t.single]
         allowed = fsync_p50_ms + 0.1
         found.append(
             Verdict(
                 f"p50 at 1 connection, durability fsync: G ≤ {BASELINE} + fdatasync p50 "
-                f"({fsync_p50_ms:.2f} ms, measured in this run) + 0.1 ms",
+                f"at the pace of G's syncs ({fsync_p50_ms:.2f} ms, measured in this run) + 0.1 ms",
                 f"G - {BASELINE} = {spread(excess)} ms (allowed {allowed:.2f})",
                 median_of(excess) <= allowed,
             )
@@ -362,7 +377,10 @@ def render(
         f"{settings.duration_s} s per measurement after a {settings.warmup_s} s warm-up, loopback, "
         f"{settings.rounds} rounds side by side, the first {settings.alone_rounds} of them measuring every "
         "scenario alone first (interleaved: every scenario once per round); figures are medians (min-max)",
-        f"- the disk's own append + fdatasync p50 where the audit segments live: {info.fsync_p50_ms:.2f} ms",
+        f"- the disk's own append + fdatasync p50 where the audit segments live: {info.fsync_p50_ms:.2f} ms back to "
+        f"back, {info.fsync_paced_p50_ms:.2f} ms each after {info.fsync_pace_ms:.2f} ms idle (G_write's p50 at "
+        "one connection: the pace of G's syncs at one connection; a virtual disk answers a sync after a pause "
+        "more slowly, and the fsync target allows G this one)",
         f"- placement: {info.placement}",
         f"- audit segments of G on {filesystem_of(info.audit_dir)} (audit.durability: fsync, as shipped); "
         f"G_write's (durability: write, never synced) on {filesystem_of(MEMORY_FS)} where there is one, "
@@ -408,7 +426,7 @@ def render(
         f"Each ratio is computed within a round, from the side-by-side measurement, and the median of the "
         f"{settings.rounds} rounds is judged; the range shows how much the rounds disagreed.",
         "",
-        targets_table(results, rounds, info.fsync_p50_ms, settings.connections),
+        targets_table(results, rounds, info.allowed_sync_ms, settings.connections),
         "",
         f"## Against {BASELINE}",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 
@@ -9,7 +10,7 @@ import pytest
 
 from bench.load import HttpRequest, LoadResult
 from bench.loadgen import parse_head
-from bench.report import verdicts
+from bench.report import sync_pace_ms, verdicts
 from bench.runner import Running, ScenarioResult
 from bench.scenarios import Scenario, Target
 from bench.together import Shared, Together, pairs_of
@@ -71,6 +72,12 @@ def test_the_targets_are_judged_on_the_median_of_the_side_by_side_rounds() -> No
     fsync = next(v for v in found if "durability fsync" in v.target)
     # G - P per round: 0.05, 1.70, 0.08 ms; the median 0.08 is within fdatasync 0.05 + 0.1.
     assert fsync.figure.startswith("G - P = 0.08 (0.05-1.70) ms") and fsync.met
+
+
+def test_the_disk_is_probed_at_the_pace_of_g_syncs_at_one_connection_g_write_round_trip() -> None:
+    rounds = [Together({}, {"P": load(1, 0.3), "G_write": load(1, p50)}) for p50 in (1.2, 4.0, 1.4)]
+    assert sync_pace_ms(rounds) == pytest.approx(1.4)  # the median round: a slow one does not set the pace
+    assert math.isnan(sync_pace_ms([Together({}, {"P": load(1, 0.3)})]))  # no G_write: not probed paced
 
 
 def test_the_latency_client_reads_a_response_that_arrives_in_pieces() -> None:
