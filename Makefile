@@ -54,7 +54,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 test: $(VENV)/.installed-test redis promtool lint policy-check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 	$(MAKE) --no-print-directory conformance
 
 # The official MCP conformance suite against a real `callgate serve` (conformance/run.py), both
