@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess
@@ -19,10 +18,10 @@ from typing import Any
 from bench.launch import Context
 from bench.load import pick_generator
 from bench.processes import REPO_ROOT, BenchError, Cores, fdatasync_p50_ms, machine_steal_seconds, pinned_to, python
-from bench.report import BASELINE, RunInfo, render, sync_pace_ms
+from bench.report import BASELINE, RunInfo, render
 from bench.runner import Running, ScenarioResult, Settings, finish_scenario, measure_round, start_scenario
 from bench.scenarios import registered, select
-from bench.together import Together, measure_together
+from bench.together import DiskTurns, Together, measure_together
 from gateway.demo.keys import read_demo_keys
 
 
@@ -105,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     steal_before, started = machine_steal_seconds(), time.monotonic()
     results: list[ScenarioResult] = []
     side_by_side: list[Together] = []
-    fsync_p50_ms = fsync_paced_p50_ms = pace_ms = float("nan")
+    fsync_p50_ms = float("nan")
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp, contextlib.ExitStack() as stack:
         context = Context(REPO_ROOT, Path(tmp), cores, read_demo_keys(REPO_ROOT))
+        disk = DiskTurns(Path(tmp) / "fdatasync-probe", cores.server)  # beside G's segments
         try:
             running: list[Running] = []
             for scenario in scenarios:
@@ -129,21 +129,19 @@ def main(argv: list[str] | None = None) -> int:
                         f"p50 {measured.single.load.p50_ms:.2f} ms at 1",
                         file=sys.stderr,
                     )
-                together = measure_together(running, settings, cores.others, BASELINE)
+                together = measure_together(running, settings, cores.others, BASELINE, disk)
                 side_by_side.append(together)
                 print(
                     f"bench: round {number}/{settings.rounds} side by side: "
                     + ", ".join(f"{a}/{b} {together.ratio(a, b):.2f}" for a, b in together.pairs)
                     + " in requests per CPU-second; p50 in turns "
                     + ", ".join(f"{name} {load.p50_ms:.2f}" for name, load in together.single.items())
+                    + (f", the disk's fdatasync {together.disk.p50_ms:.2f}" if together.disk else "")
                     + " ms",
                     file=sys.stderr,
                 )
             results = [finish_scenario(each) for each in running]
             fsync_p50_ms = fdatasync_p50_ms(Path(tmp), cores.server)
-            pace_ms = sync_pace_ms(side_by_side)
-            if not math.isnan(pace_ms):  # G_write ran
-                fsync_paced_p50_ms = fdatasync_p50_ms(Path(tmp), cores.server, idle_s=pace_ms / 1000)
             costs = None
             if not options.no_stages:
                 print("bench: stage costs", file=sys.stderr)
@@ -156,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         cpu_time = (time.monotonic() - started) * (os.cpu_count() or 1)
         steal = (machine_steal_seconds() - steal_before) / cpu_time if cpu_time else 0.0
-        info = RunInfo(settings, cores.describe(), Path(tmp), skipped, steal, fsync_p50_ms, fsync_paced_p50_ms, pace_ms)
+        info = RunInfo(settings, cores.describe(), Path(tmp), skipped, steal, fsync_p50_ms)
         report = render(results, side_by_side, costs, info)
     print(report)
     options.output.write_text(report)

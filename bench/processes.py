@@ -227,17 +227,17 @@ def venv_script(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def fdatasync_p50_ms(directory: Path, core: int | None, samples: int = 200, idle_s: float = 0.0) -> float:
-    """The disk's own price of durability: the median time of appending one audit-sized line and fdatasync.
+#: One audit record's worth: what G's writer appends before each sync at one connection.
+RECORD_LINE = b"x" * 700 + b"\n"
 
-    Measured in the same run as the scenarios, where the audit segments live, because with
-    ``audit.durability: fsync`` no answer can come sooner than this. ``idle_s`` leaves the disk idle
-    between samples: a virtual disk answers a sync that comes after a pause several times slower
-    than one of a back-to-back stream, and a gateway answering one request at a time syncs after a pause.
-    Probed from ``core``, the server core, where G's writer thread syncs: the disk's completion interrupt
-    may be served on another core, and then waking the waiter is part of the price.
+
+def fdatasync_p50_ms(directory: Path, core: int | None, samples: int = 200) -> float:
+    """The disk's own price of durability, back to back: the median time of appending one audit-sized line
+    and fdatasync, where the audit segments live, from ``core`` (the server core, where G's writer syncs).
+
+    For comparison only: the fsync target allows G the disk's fdatasync at G's pace, sampled in the
+    turns (bench.turns), since a virtual disk answers a sync after a pause several times more slowly.
     """
-    line = b"x" * 700 + b"\n"
     timings: list[float] = []
     fd = os.open(directory / "fdatasync-probe", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     home = os.sched_getaffinity(0)
@@ -246,11 +246,9 @@ def fdatasync_p50_ms(directory: Path, core: int | None, samples: int = 200, idle
             os.sched_setaffinity(0, {core})
         for _ in range(samples):
             started = time.perf_counter()
-            os.write(fd, line)
+            os.write(fd, RECORD_LINE)
             os.fdatasync(fd)
             timings.append(time.perf_counter() - started)
-            if idle_s:
-                time.sleep(idle_s)
     finally:
         os.sched_setaffinity(0, home)
         os.close(fd)

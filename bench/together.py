@@ -16,7 +16,9 @@ gateway's stages cost. Measured side by side, a slow stretch falls on both:
   the machine does.
 - **latency**: one connection to every server and one request at a time over
   all of them in turn (bench.turns), so each answers alone, as at one
-  connection, and each p50 is sampled over the same stretch of time.
+  connection, and each p50 is sampled over the same stretch of time. When G
+  runs, the disk takes turns too: append + fdatasync where G's segments live,
+  from the server core, at G's pace, which is what the fsync target allows G.
 
 The servers under test run under SCHED_BATCH (bench.processes.pinned_to), so sharing the core they take
 turns in whole time slices rather than at every packet.
@@ -29,10 +31,12 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.load import LoadResult, start_load
 from bench.processes import REPO_ROOT, BenchError, pinned_to, python
 from bench.runner import Running, Settings
+from bench.turns import DISK
 
 
 @dataclass(frozen=True)
@@ -55,12 +59,22 @@ class Shared:
 
 
 @dataclass(frozen=True)
+class DiskTurns:
+    """Where the disk takes its turns: a file beside G's segments, probed from the server core."""
+
+    path: Path
+    core: int | None
+
+
+@dataclass(frozen=True)
 class Together:
     """One round side by side: each pair loaded at once, then one request to each scenario in turn."""
 
     #: (scenario, the scenario it is judged against) -> their two shares of the load, in that order.
     pairs: dict[tuple[str, str], tuple[Shared, Shared]]
     single: dict[str, LoadResult]
+    #: The disk's append + fdatasync in the same turns, at G's pace (None: G did not run).
+    disk: LoadResult | None = None
 
     def failed(self) -> set[str]:
         """The scenarios that gave a wrong answer in this round's side-by-side measurements."""
@@ -89,12 +103,15 @@ def pairs_of(running: Sequence[Running], baseline: str) -> list[tuple[Running, R
     return found
 
 
-def measure_together(running: Sequence[Running], settings: Settings, core: int | None, baseline: str) -> Together:
+def measure_together(
+    running: Sequence[Running], settings: Settings, core: int | None, baseline: str, disk: DiskTurns
+) -> Together:
     pairs = {
         (a.scenario.name, b.scenario.name): _loaded_at_once(a, b, settings, core)
         for a, b in pairs_of(running, baseline)
     }
-    return Together(pairs, _in_turns(running, settings, core))
+    single = _in_turns(running, settings, core, disk)
+    return Together(pairs, single, single.pop(DISK, None))
 
 
 def _loaded_at_once(a: Running, b: Running, settings: Settings, core: int | None) -> tuple[Shared, Shared]:
@@ -117,10 +134,15 @@ def _loaded_at_once(a: Running, b: Running, settings: Settings, core: int | None
     return first, second
 
 
-def _in_turns(running: Sequence[Running], settings: Settings, core: int | None) -> dict[str, LoadResult]:
-    # Each server answers during 1/n of the time: n times the duration gives each a solo measurement's worth.
-    duration_s = settings.duration_s * len(running)
-    spec = {
+def _in_turns(
+    running: Sequence[Running], settings: Settings, core: int | None, disk: DiskTurns
+) -> dict[str, LoadResult]:
+    names = [each.scenario.name for each in running]
+    # G syncs once per request; between two syncs it does the rest of its round trip, which is G_write's.
+    pace_of = next((name for name in ("G_write", "G") if name in names), None) if "G" in names else None
+    # Each takes 1/n of the time: n times the duration gives each a solo measurement's worth.
+    duration_s = settings.duration_s * (len(running) + (pace_of is not None))
+    spec: dict[str, object] = {
         "duration_s": duration_s,
         "targets": {
             each.scenario.name: {
@@ -133,6 +155,8 @@ def _in_turns(running: Sequence[Running], settings: Settings, core: int | None) 
             for each in running
         },
     }
+    if pace_of is not None:
+        spec["disk"] = {"path": str(disk.path), "core": disk.core, "pace_of": pace_of}
     completed = subprocess.run(  # preexec_fn is safe here: the harness starts no threads
         [python(), "-m", "bench.turns"],
         input=json.dumps(spec),

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import math
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
 from bench.load import HttpRequest, LoadResult
 from bench.loadgen import parse_head
-from bench.report import sync_pace_ms, verdicts
+from bench.processes import RECORD_LINE
+from bench.report import verdicts
 from bench.runner import Running, ScenarioResult
 from bench.scenarios import Scenario, Target
 from bench.together import Shared, Together, pairs_of
-from bench.turns import read_response
+from bench.turns import Disk, pace_s, read_response
 
 
 def load(requests: int, p50_ms: float = 1.0, failures: int = 0) -> LoadResult:
@@ -58,26 +59,44 @@ def test_failures_in_any_side_by_side_measurement_name_their_scenario() -> None:
 def test_the_targets_are_judged_on_the_median_of_the_side_by_side_rounds() -> None:
     results = [ScenarioResult(scenario(name), name, [], {name: 160.0}) for name in ("P", "G", "G_write")]
 
-    def round_of(g_per_cpu_s: float, p_p50: float, g_p50: float, write_p50: float) -> Together:
+    def round_of(g_per_cpu_s: float, p_p50: float, g_p50: float, write_p50: float, sync_p50: float) -> Together:
         shares = (Shared(load(int(g_per_cpu_s)), 1.0, 3.0), Shared(load(1000), 1.0, 3.0))
         single = {"P": load(1, p_p50), "G": load(1, g_p50), "G_write": load(1, write_p50)}
-        return Together({("G", "P"): shares}, single)
+        return Together({("G", "P"): shares}, single, load(1, sync_p50))
 
-    rounds = [round_of(900, 0.30, 0.35, 0.33), round_of(100, 0.30, 2.0, 0.90), round_of(850, 0.30, 0.38, 0.36)]
-    found = verdicts(results, rounds, fsync_p50_ms=0.05)
+    rounds = [
+        round_of(900, 0.30, 0.35, 0.33, 0.05),
+        round_of(100, 0.30, 2.0, 0.90, 0.60),
+        round_of(850, 0.30, 0.48, 0.36, 0.10),
+    ]
+    found = verdicts(results, rounds)
     throughput = next(v for v in found if v.target.startswith("G / P throughput"))
     assert throughput.figure == "0.85 (0.10-0.90)" and throughput.met  # the slow round is outvoted
     write = next(v for v in found if "durability write" in v.target)
     assert write.figure.startswith("1.20 (1.10-3.00)") and write.met
     fsync = next(v for v in found if "durability fsync" in v.target)
-    # G - P per round: 0.05, 1.70, 0.08 ms; the median 0.08 is within fdatasync 0.05 + 0.1.
-    assert fsync.figure.startswith("G - P = 0.08 (0.05-1.70) ms") and fsync.met
+    # Per round, G over P + that round's fdatasync + 0.1 ms: 0.35 / 0.45, 2.0 / 1.0, 0.48 / 0.5.
+    assert fsync.figure.startswith("G / (P + fdatasync + 0.1 ms) = 0.96 (0.78-2.00)") and fsync.met
+    no_disk = verdicts(results, [Together(r.pairs, r.single) for r in rounds])
+    assert next(v for v in no_disk if "durability fsync" in v.target).met is None  # not measured, not guessed
 
 
-def test_the_disk_is_probed_at_the_pace_of_g_syncs_at_one_connection_g_write_round_trip() -> None:
-    rounds = [Together({}, {"P": load(1, 0.3), "G_write": load(1, p50)}) for p50 in (1.2, 4.0, 1.4)]
-    assert sync_pace_ms(rounds) == pytest.approx(1.4)  # the median round: a slow one does not set the pace
-    assert math.isnan(sync_pace_ms([Together({}, {"P": load(1, 0.3)})]))  # no G_write: not probed paced
+def test_the_disk_idles_between_syncs_for_the_median_round_trip_of_the_pace_setters_last_turn() -> None:
+    latencies = [0.009, 0.001, 0.0012, 0.0014, 0.0011]  # the 9 ms one was the turn before
+    assert pace_s(latencies, 1) == pytest.approx(0.00115)
+    assert pace_s(latencies, 5) == 0.001  # no round trip yet: a millisecond
+
+
+def test_the_disk_helper_appends_and_syncs_a_record_line_per_request_and_times_the_sync(tmp_path: Path) -> None:
+    probe = tmp_path / "probe"
+    disk = Disk(str(probe), None)
+    try:
+        for _ in range(3):
+            disk.sync_once()
+    finally:
+        disk.close()
+    assert len(disk.tally.latencies) == 3 and all(0 < s < 10 for s in disk.tally.latencies)
+    assert probe.read_bytes() == RECORD_LINE * 3
 
 
 def test_the_latency_client_reads_a_response_that_arrives_in_pieces() -> None:
