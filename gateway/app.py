@@ -30,6 +30,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.edge import LOOPBACK_HOSTS, BodyLimit, HostCheck, LastResort, OriginCheck, RequestId, is_loopback
 from gateway.errors import GatewayError, SiteNotAllowed, StoreUnavailable, Unauthenticated, http_headers, http_status
 from gateway.health import Readiness
+from gateway.heap import Heap
 from gateway.http_protocol import LIMITS_STATE_KEY, REFUSALS_STATE_KEY, HeadLimits
 from gateway.jsonrpc import failure
 from gateway.logs import LogContext
@@ -144,12 +145,15 @@ def create_app(
     env: Mapping[str, str] | None = None,
     listener: Listener = Listener(),
     tracing: Tracing | None = None,
+    *,
+    served: bool = False,
 ) -> Gateway:
     """The gateway for ``config``; compiles everything now, so a bad configuration fails here.
 
     ``env`` is the environment ``config`` was loaded with; reloads use it too (default: the process's).
     ``listener`` says where it is served (default: loopback). ``tracing``: spans to this tracer provider
-    (default: as the OTEL_* variables of ``env`` say, or none).
+    (default: as the OTEL_* variables of ``env`` say, or none). ``served``: the app is a worker's only one
+    (``callgate serve``), so once started, and after each reload, it freezes the heap (gateway.heap).
     """
     check_listener(config, listener)
     server = config.gateway.server
@@ -178,7 +182,8 @@ def create_app(
         refuse_anonymous(new, listener)  # nor a way in without a credential
         return build_runtime(new, http_client, audit, store, metrics, previous=holder.current, tracing=tracing)
 
-    reloader = Reloader(holder, rebuild, audit, metrics, env)
+    heap = Heap(freeze=served)
+    reloader = Reloader(holder, rebuild, audit, metrics, env, heap=heap)
     admin = AdminEndpoints(holder, reloader, audit)
     dispatcher = Dispatcher(holder)
     # A listing is a decision too (what the caller may see): one tools/list record each.
@@ -199,6 +204,7 @@ def create_app(
         await audit.start()
         try:
             async with reloader.triggers(watch=server.watch_config):
+                heap.settle()  # everything is built: what is alive now lives as long as the worker
                 # The lifespan state reaches the server's HTTP protocol too: it reads its head limits here,
                 # and audits the heads it refuses through the same RefusalLog as the edge.
                 yield {LIMITS_STATE_KEY: HeadLimits.of(server), REFUSALS_STATE_KEY: refusals}
@@ -322,4 +328,4 @@ def app_from_environment() -> Gateway:
     ``CALLGATE_LISTEN_HOST`` and ``CALLGATE_ALLOW_DEMO_CREDENTIALS`` say where (see :class:`Listener`).
     """
     config = load_config(Path(os.environ.get("CALLGATE_CONFIG_DIR", default_config_dir())))
-    return create_app(config, listener=Listener.from_environment(os.environ))
+    return create_app(config, listener=Listener.from_environment(os.environ), served=True)

@@ -26,6 +26,7 @@ from gateway.auth import Principal
 from gateway.config import Config, ConfigError, load_config
 from gateway.config.loader import config_version
 from gateway.errors import CONFIG_INVALID, OK, AuditUnavailable
+from gateway.heap import Heap
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime, RuntimeHolder
 
@@ -97,8 +98,10 @@ class Reloader:
         audit: AuditWriter,
         metrics: Metrics,
         env: Mapping[str, str] | None = None,
+        heap: Heap | None = None,
     ) -> None:
         self._holder = holder
+        self._heap = heap
         self._build = build
         self._audit = audit
         self._metrics = metrics
@@ -135,6 +138,9 @@ class Reloader:
                 self._metrics.reload_attempted("failure", trigger)
                 return ReloadResult(False, previous, previous, error="audit trail unavailable")
             self._holder.current = runtime  # the swap: one reference assignment
+            if self._heap is not None:
+                # The new runtime frozen; the old one collected now, or at the next reload if a call holds it.
+                self._heap.settle()
             self._metrics.config_in_force(version)
             self._metrics.reload_attempted("success", trigger)
             log.info("configuration %s in force (was %s; trigger %s)", version, previous, trigger)

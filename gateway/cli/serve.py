@@ -101,7 +101,8 @@ def serve(
         **uvicorn_options(config),
     }
     if workers == 1:
-        server = GracefulServer(uvicorn.Config(create_app(config, listener=listener, tracing=tracing), **options))
+        app = create_app(config, listener=listener, tracing=tracing, served=True)
+        server = GracefulServer(uvicorn.Config(app, **options))
         server.run()
         if not server.started:
             sys.exit(3)
