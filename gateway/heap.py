@@ -13,6 +13,12 @@ reference counting, and only a reference cycle among frozen objects would stay. 
 settles again: it unfreezes everything, collects (the runtime a reload replaced, once no call holds
 it), and freezes the new state. That one collection is the full walk again, once per reload.
 
+A served worker also lets more young objects pile up before a collection: :data:`YOUNG_THRESHOLD`
+instead of Python's 700. Most young objects at load are the live state of the calls in flight, not
+garbage, and a collection that finds them alive only promotes them. In the same measurement, the
+default threshold gave 1,836 young and 166 middle collections, 3 % of the CPU; at 10,000, none came
+(cyclic garbage still counts towards the threshold, so a worker that makes some is still collected).
+
 Only served workers settle (``callgate serve``). An app built in process (tests, the benchmark's
 stage table) leaves its host's collector alone.
 """
@@ -20,6 +26,9 @@ stage table) leaves its host's collector alone.
 from __future__ import annotations
 
 import gc
+
+#: Net new container objects before a young collection (Python's default is 700; the older two stay).
+YOUNG_THRESHOLD = 10_000
 
 
 class Heap:
@@ -33,6 +42,8 @@ class Heap:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
-__all__ = ["Heap"]
+__all__ = ["YOUNG_THRESHOLD", "Heap"]

@@ -11,15 +11,17 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import load_config
-from gateway.heap import Heap
+from gateway.heap import YOUNG_THRESHOLD, Heap
 
 
 @pytest.fixture(autouse=True)
 def thawed() -> Iterator[None]:
-    """Every test here starts and ends with nothing frozen in this (shared) test process."""
+    """Every test here starts and ends with nothing frozen and the thresholds as they were (a shared process)."""
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 class Node:
@@ -33,6 +35,7 @@ def test_a_cycle_frozen_by_one_settle_is_freed_by_the_next() -> None:
     gone = weakref.ref(node)
     heap.settle()
     assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD  # the live state of calls in flight is not garbage
     del node
     gc.collect()
     assert gone() is not None  # frozen: the collector no longer looks at it
@@ -41,8 +44,9 @@ def test_a_cycle_frozen_by_one_settle_is_freed_by_the_next() -> None:
 
 
 def test_an_app_built_in_process_leaves_the_collector_alone() -> None:
+    before = gc.get_threshold()
     Heap(freeze=False).settle()
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
 
 
 async def test_a_served_app_freezes_once_started_and_again_after_each_reload(config_copy: Path) -> None:
