@@ -231,6 +231,14 @@ def venv_script(name: str) -> str:
 RECORD_LINE = b"x" * 700 + b"\n"
 
 
+def append_and_sync(fd: int) -> float:
+    """Append one record line to ``fd`` and fdatasync it, as G's writer does per call: the seconds it took."""
+    started = time.perf_counter()
+    os.write(fd, RECORD_LINE)
+    os.fdatasync(fd)
+    return time.perf_counter() - started
+
+
 def fdatasync_p50_ms(directory: Path, core: int | None, samples: int = 200) -> float:
     """The disk's own price of durability, back to back: the median time of appending one audit-sized line
     and fdatasync, where the audit segments live, from ``core`` (the server core, where G's writer syncs).
@@ -238,17 +246,12 @@ def fdatasync_p50_ms(directory: Path, core: int | None, samples: int = 200) -> f
     For comparison only: the fsync target allows G the disk's fdatasync at G's pace, sampled in the
     turns (bench.turns), since a virtual disk answers a sync after a pause several times more slowly.
     """
-    timings: list[float] = []
     fd = os.open(directory / "fdatasync-probe", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     home = os.sched_getaffinity(0)
     try:
         if core is not None:
             os.sched_setaffinity(0, {core})
-        for _ in range(samples):
-            started = time.perf_counter()
-            os.write(fd, RECORD_LINE)
-            os.fdatasync(fd)
-            timings.append(time.perf_counter() - started)
+        timings = [append_and_sync(fd) for _ in range(samples)]
     finally:
         os.sched_setaffinity(0, home)
         os.close(fd)

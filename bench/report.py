@@ -287,11 +287,12 @@ def verdicts(results: list[ScenarioResult], rounds: Sequence[Together]) -> list[
         )
     if base is not None and fsync is not None:
         # Per round: G's p50 against P's plus the disk's fdatasync p50 at G's pace, in the same turns.
-        measured = [t for t in rounds if t.disk is not None and "G" in t.single and BASELINE in t.single]
-        allowed = [_p50(t, BASELINE) + t.disk.p50_ms + FSYNC_SLACK_MS for t in measured if t.disk is not None]
-        over = [_p50(t, "G") / limit for t, limit in zip(measured, allowed, strict=True)]
-        excess = [_p50(t, "G") - _p50(t, BASELINE) for t in measured]
-        syncs = [t.disk.p50_ms for t in measured if t.disk is not None]
+        measured = [
+            (t, t.disk.p50_ms) for t in rounds if t.disk is not None and "G" in t.single and BASELINE in t.single
+        ]
+        over = [_p50(t, "G") / (_p50(t, BASELINE) + sync + FSYNC_SLACK_MS) for t, sync in measured]
+        excess = [_p50(t, "G") - _p50(t, BASELINE) for t, _ in measured]
+        syncs = [sync for _, sync in measured]
         found.append(
             Verdict(
                 f"p50 at 1 connection, durability fsync: G ≤ {BASELINE} + the disk's fdatasync p50 "

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.loadgen import Tally, parse_head, raw_request, summary
-from bench.processes import RECORD_LINE, pinned_to
+from bench.processes import append_and_sync, pinned_to
 
 #: The name the disk's figures go under, beside the servers'.
 DISK = "disk"
@@ -146,10 +146,7 @@ def serve_syncs(path: Path, requests: IO[bytes], answers: IO[bytes]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         while requests.read(1):
-            started = time.perf_counter()
-            os.write(fd, RECORD_LINE)
-            os.fdatasync(fd)
-            answers.write(struct.pack("d", time.perf_counter() - started))
+            answers.write(struct.pack("d", append_and_sync(fd)))
             answers.flush()
     finally:
         os.close(fd)
